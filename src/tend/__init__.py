@@ -1,0 +1,3 @@
+"""tend: AI-assisted management for fleets of ordinary Linux servers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""``python -m tend`` runs the CLI."""
+
+from tend.cli.main import run
+
+run()

@@ -1,0 +1,61 @@
+"""The ``tend`` command: assembles the sub-commands and turns every failure into one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from tend import __version__
+from tend.cli.errors import CliError
+from tend.cli.hosts import hosts_app
+from tend.cli.output import err
+from tend.cli.server import db_app, serve
+from tend.cli.tokens import tokens_app
+from tend.cli.users import users_app, validation_message
+
+app = typer.Typer(
+    name="tend",
+    help="tend: manage a fleet of Linux servers safely.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(hosts_app, name="hosts")
+
+
+@app.command("version")
+def version() -> None:
+    """Print tend's version."""
+    sys.stdout.write(f"tend {__version__}\n")
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise SystemExit(code)
+
+
+def run() -> None:
+    """Entry point of the ``tend`` script: no traceback ever reaches the user.
+
+    Set ``TEND_DEBUG=1`` to see the traceback of an unexpected error.
+    """
+    try:
+        app()
+    except CliError as exc:
+        _fail(exc.message, exc.exit_code)
+    except ValidationError as exc:
+        # Settings read from the environment can be invalid (e.g. TEND_DB_POOL_SIZE=abc).
+        _fail(f"invalid configuration: {validation_message(exc)}", 2)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get("TEND_DEBUG"):
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc} (TEND_DEBUG=1 shows details)", 1)

@@ -1,0 +1,155 @@
+"""Request and response models of the hosts inventory, with name and address validation."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+
+class Transport(StrEnum):
+    """How tend reaches a host."""
+
+    LOCAL = "local"
+    SSH = "ssh"
+
+
+def check_host_name(value: str) -> str:
+    """Validate a host name: a lowercase DNS label (a-z, 0-9, '-', at most 63, no edge hyphen).
+
+    Args:
+        value: The candidate name.
+
+    Returns:
+        The name.
+
+    Raises:
+        ValueError: When it is not a DNS label.
+    """
+    if not _LABEL.match(value):
+        msg = "must be a lowercase DNS label: a-z, 0-9 and '-', 1-63 chars, no leading/trailing '-'"
+        raise ValueError(msg)
+    return value
+
+
+def check_address(value: str) -> str:
+    """Validate an address: an IPv4/IPv6 address or a DNS host name.
+
+    Args:
+        value: The candidate address.
+
+    Returns:
+        The normalised address (host names lower-cased, IPs in canonical form).
+
+    Raises:
+        ValueError: When it is neither.
+    """
+    candidate = value.strip()
+    try:
+        return str(ipaddress.ip_address(candidate.strip("[]")))
+    except ValueError:
+        pass
+    name = candidate.lower().rstrip(".")
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        msg = "must be an IP address or a DNS host name"
+        raise ValueError(msg)
+    if labels[-1].isdigit():
+        msg = "looks like an IP address but is not a valid one"
+        raise ValueError(msg)
+    return name
+
+
+def check_tags(values: list[str]) -> list[str]:
+    """Validate and normalise tags: lowercase labels, de-duplicated and sorted.
+
+    Args:
+        values: The candidate tags.
+
+    Returns:
+        The tags.
+
+    Raises:
+        ValueError: When a tag is malformed.
+    """
+    tags = sorted({v.strip().lower() for v in values})
+    bad = [t for t in tags if not _TAG.match(t)]
+    if bad:
+        msg = (
+            f"invalid tag(s) {bad}: use a-z, 0-9, '_', '.', '-' (at most 63, starting alphanumeric)"
+        )
+        raise ValueError(msg)
+    return tags
+
+
+def check_user(value: str | None) -> str | None:
+    """Validate a POSIX login name."""
+    if value is not None and not _USER.match(value):
+        msg = "must be a POSIX user name (a-z, 0-9, '_', '.', '-', at most 32)"
+        raise ValueError(msg)
+    return value
+
+
+HostName = Annotated[str, AfterValidator(check_host_name)]
+Address = Annotated[str, Field(max_length=255), AfterValidator(check_address)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Tags = Annotated[list[str], Field(max_length=64), AfterValidator(check_tags)]
+LoginName = Annotated[str | None, AfterValidator(check_user)]
+
+
+class HostCreate(BaseModel):
+    """A host to add to the inventory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: HostName
+    address: Address | None = Field(default=None, description="required for ssh hosts")
+    port: Port = 22
+    user: LoginName = None
+    tags: Tags = Field(default_factory=list)
+    transport: Transport = Transport.SSH
+
+    @model_validator(mode="after")
+    def _address_for_ssh(self) -> HostCreate:
+        if self.address is None:
+            if self.transport is Transport.SSH:
+                msg = "address is required for ssh hosts"
+                raise ValueError(msg)
+            self.address = "localhost"
+        return self
+
+
+class HostUpdate(BaseModel):
+    """Changes to a host; absent fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: Address | None = None
+    port: Port | None = None
+    user: LoginName = None
+    tags: Tags | None = None
+    transport: Transport | None = None
+
+
+class HostPublic(BaseModel):
+    """A host as clients see it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    address: str
+    port: int
+    user: str | None
+    tags: list[str]
+    transport: Transport
+    created_at: datetime
+    updated_at: datetime
