@@ -13,7 +13,7 @@ import io
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -156,8 +156,14 @@ class Harness:
     banner: str
     _counter: int = field(default=0)
 
-    async def user(self, role: Role, *, name: str | None = None, password: str = "password-123",
-                   disabled: bool = False) -> User:
+    async def user(
+        self,
+        role: Role,
+        *,
+        name: str | None = None,
+        password: str = "password-123",
+        disabled: bool = False,
+    ) -> User:
         """Create a user directly in the database."""
         self._counter += 1
         username = name or f"{role.value}{self._counter}"
@@ -176,14 +182,19 @@ class Harness:
         """Headers carrying a signed access token for ``user``."""
         return self.bearer(self.context.access_tokens.issue(user.id, ttl_seconds=ttl))
 
-    async def api_token(self, user: User, *, role: Role | None = None, expired: bool = False,
-                        revoked: bool = False) -> dict[str, str]:
+    async def api_token(
+        self, user: User, *, role: Role | None = None, expired: bool = False, revoked: bool = False
+    ) -> dict[str, str]:
         """Headers carrying an API token for ``user``, optionally expired or revoked."""
         async with self.context.database.session() as session:
             db_user = await session.get(User, user.id)
             assert db_user is not None
             token, secret = await create_token(
-                session, db_user, name="test", expires_in_days=None, role=role,
+                session,
+                db_user,
+                name="test",
+                expires_in_days=None,
+                role=role,
                 ceiling=Role(db_user.role),
             )
             if expired:
@@ -250,6 +261,6 @@ async def admin_headers(harness: Harness) -> dict[str, str]:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Iterator[Settings]:
+def sqlite_settings(tmp_path: Path) -> Settings:
     """Settings on SQLite only, for tests that are not about the database backend."""
-    yield make_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'tend.db'}")
+    return make_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'tend.db'}")

@@ -41,16 +41,14 @@ async def test_first_start_creates_admin_once(settings: Settings) -> None:
 
 async def test_deleted_local_host_stays_deleted(settings: Settings) -> None:
     app = create_app(settings)
-    async with running(app):
-        async with app.state.context.database.session() as session:
-            host = (await session.execute(select(Host))).scalar_one()
-            await session.delete(host)
+    async with running(app), app.state.context.database.session() as session:
+        host = (await session.execute(select(Host))).scalar_one()
+        await session.delete(host)
     async with running(create_app(settings)):
         pass
     again = create_app(settings)
-    async with running(again):
-        async with again.state.context.database.session() as session:
-            assert (await session.execute(select(Host))).first() is None
+    async with running(again), again.state.context.database.session() as session:
+        assert (await session.execute(select(Host))).first() is None
 
 
 async def test_secret_never_appears_in_the_log(settings: Settings, capfd) -> None:

@@ -56,8 +56,8 @@ async def test_session_commits_on_success_and_rolls_back_on_error(database: Data
             await session.flush()
             raise RuntimeError("handler failed")
     async with database.session() as session:
-        names = (await session.execute(select(Host.name))).scalars().all()
-    assert names == ["kept"]
+        names = (await session.execute(select(Host.name).order_by(Host.name))).scalars().all()
+    assert names == ["kept", "local"]
 
 
 async def test_constraints_are_enforced(database: Database) -> None:
@@ -76,16 +76,23 @@ async def test_timestamps_are_aware_utc(database: Database) -> None:
     await upgrade_database(database)
     plus_two = timezone(timedelta(hours=2))
     async with database.session() as session:
-        session.add(Host(name="t", address="10.0.0.1", transport="ssh",
-                         created_at=datetime(2026, 1, 1, 12, tzinfo=plus_two)))
+        session.add(
+            Host(
+                name="t",
+                address="10.0.0.1",
+                transport="ssh",
+                created_at=datetime(2026, 1, 1, 12, tzinfo=plus_two),
+            )
+        )
     async with database.session() as session:
-        host = (await session.execute(select(Host))).scalar_one()
+        host = (await session.execute(select(Host).where(Host.name == "t"))).scalar_one()
     assert host.created_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert host.created_at.tzinfo is not None
     with pytest.raises(Exception, match="naive datetime"):
         async with database.session() as session:
-            session.add(Host(name="n", address="10.0.0.1", transport="ssh",
-                             created_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+            session.add(
+                Host(name="n", address="10.0.0.1", transport="ssh", created_at=datetime(2026, 1, 1))
+            )
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:

@@ -1,4 +1,8 @@
-"""First start of a server: migrate, create the first admin, register the ``local`` host."""
+"""First start of a server: migrate, then create the first admin on an empty database.
+
+The ``local`` host comes with the schema (migration 0002), so it exists however the database was
+first created (``tend serve``, ``tend db upgrade`` or ``tend users create``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from tend.auth.models import Role
 from tend.auth.service import count_users, create_user
 from tend.context import AppContext
 from tend.errors import Conflict
-from tend.hosts.service import ensure_local_host
 from tend.migrate import upgrade_database
 
 logger = logging.getLogger("tend.bootstrap")
@@ -22,8 +25,7 @@ FIRST_ADMIN = "admin"
 async def prepare_database(context: AppContext) -> str | None:
     """Bring the database up to date and seed an empty one.
 
-    On an empty database (no users) this creates user ``admin`` with a random password and
-    registers the machine running tend as host ``local``.
+    On a database without users this creates user ``admin`` with a random password.
 
     Args:
         context: The app context.
@@ -42,11 +44,10 @@ async def prepare_database(context: AppContext) -> str | None:
             await create_user(
                 session, context.passwords, username=FIRST_ADMIN, password=password, role=Role.ADMIN
             )
-            await ensure_local_host(session)
     except Conflict:
         # Another process seeded the database at the same moment.
         return None
-    logger.info("first start: created user admin and host local")
+    logger.info("first start: created user admin")
     return password
 
 

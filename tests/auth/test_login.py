@@ -123,8 +123,14 @@ async def test_expired_access_token_is_refused(harness: Harness) -> None:
 async def test_forged_access_token_is_refused(harness: Harness) -> None:
     user = await harness.user(Role.VIEWER)
     forged = jwt.encode(
-        {"sub": str(user.id), "aud": "tend", "iss": "tend", "exp": 4102444800, "iat": 0,
-         "jti": "x"},
+        {
+            "sub": str(user.id),
+            "aud": "tend",
+            "iss": "tend",
+            "exp": 4102444800,
+            "iat": 0,
+            "jti": "x",
+        },
         "not-the-key-but-long-enough-for-hs256-32b",
         algorithm="HS256",
     )

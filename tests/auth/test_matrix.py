@@ -13,10 +13,22 @@ from tend.auth.models import Role, User
 from tests.conftest import Harness
 
 PUBLIC = {("get", "/health"), ("get", "/ready"), ("post", "/api/v1/auth/token")}
-UNAUTHENTICATED = ("anonymous", "garbage", "expired_jwt", "expired_api_token", "revoked_api_token",
-                   "disabled_jwt", "disabled_api_token")
-ROLE_OF = {"viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN,
-           "admin_api_token": Role.ADMIN, "admin_narrowed_to_viewer": Role.VIEWER}
+UNAUTHENTICATED = (
+    "anonymous",
+    "garbage",
+    "expired_jwt",
+    "expired_api_token",
+    "revoked_api_token",
+    "disabled_jwt",
+    "disabled_api_token",
+)
+ROLE_OF = {
+    "viewer": Role.VIEWER,
+    "operator": Role.OPERATOR,
+    "admin": Role.ADMIN,
+    "admin_api_token": Role.ADMIN,
+    "admin_narrowed_to_viewer": Role.VIEWER,
+}
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -33,7 +45,9 @@ def required_role(method: str, path: str, op: dict[str, Any]) -> Role | None:
     if not security:
         assert (method, path) in PUBLIC, f"{method.upper()} {path} has no auth dependency"
         return None
-    scopes = [scope for requirement in security for scopes in requirement.values() for scope in scopes]
+    scopes = [
+        scope for requirement in security for scopes in requirement.values() for scope in scopes
+    ]
     assert len(scopes) == 1, f"{method.upper()} {path} must declare exactly one role: {scopes}"
     return Role(scopes[0])
 
@@ -98,7 +112,9 @@ async def test_auth_matrix(harness: Harness) -> None:
                 ok = status == 403
                 expected = "403"
             if not ok:
-                failures.append(f"{method.upper()} {url} as {caller}: {status}, expected {expected}")
+                failures.append(
+                    f"{method.upper()} {url} as {caller}: {status}, expected {expected}"
+                )
             assert response.headers["content-type"].startswith("application/json") or status == 204
     assert not failures, "\n".join(failures)
     assert checked >= len(callers) * 14

@@ -30,7 +30,7 @@ async def test_token_is_shown_once_and_stored_hashed(harness: Harness) -> None:
 
 async def test_revoked_token_is_refused_at_once(harness: Harness) -> None:
     headers = harness.jwt(await harness.user(Role.VIEWER))
-    created = (await harness.client.post("/api/v1/tokens", json={"name": "x"}, headers=headers))
+    created = await harness.client.post("/api/v1/tokens", json={"name": "x"}, headers=headers)
     token = harness.bearer(created.json()["token"])
     assert (await harness.client.get("/api/v1/hosts", headers=token)).status_code == 200
     revoked = await harness.client.delete(f"/api/v1/tokens/{created.json()['id']}", headers=headers)
@@ -60,7 +60,9 @@ async def test_token_can_be_narrowed_but_not_widened(harness: Harness) -> None:
         "/api/v1/tokens", json={"name": "ro", "role": "viewer"}, headers=operator
     )
     assert narrowed.status_code == 201
-    me = await harness.client.get("/api/v1/auth/me", headers=harness.bearer(narrowed.json()["token"]))
+    me = await harness.client.get(
+        "/api/v1/auth/me", headers=harness.bearer(narrowed.json()["token"])
+    )
     assert me.json()["role"] == "operator"
     assert me.json()["effective_role"] == "viewer"
     widened = await harness.client.post(
@@ -86,7 +88,9 @@ async def test_others_tokens_look_absent_and_admins_may_revoke_them(harness: Har
     bob = harness.jwt(await harness.user(Role.OPERATOR))
     created = await harness.client.post("/api/v1/tokens", json={"name": "a"}, headers=alice)
     token_id = created.json()["id"]
-    assert (await harness.client.delete(f"/api/v1/tokens/{token_id}", headers=bob)).status_code == 404
+    assert (
+        await harness.client.delete(f"/api/v1/tokens/{token_id}", headers=bob)
+    ).status_code == 404
     assert (await harness.client.get("/api/v1/tokens?all=true", headers=bob)).status_code == 403
     admin = harness.jwt(await harness.user(Role.ADMIN))
     everyone = await harness.client.get("/api/v1/tokens?all=true", headers=admin)
@@ -100,8 +104,13 @@ async def test_others_tokens_look_absent_and_admins_may_revoke_them(harness: Har
 
 async def test_token_create_rejects_bad_input(harness: Harness) -> None:
     headers = harness.jwt(await harness.user(Role.VIEWER))
-    for body in ({}, {"name": ""}, {"name": "x", "expires_in_days": 0}, {"name": "x", "extra": 1},
-                 {"name": "x", "role": "root"}):
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "x", "expires_in_days": 0},
+        {"name": "x", "extra": 1},
+        {"name": "x", "role": "root"},
+    ):
         response = await harness.client.post("/api/v1/tokens", json=body, headers=headers)
         assert response.status_code == 422, body
 

@@ -25,7 +25,8 @@ async def test_admin_manages_users(harness: Harness, admin_headers: dict[str, st
     )
     assert login.status_code == 200
     changed = await client.patch(
-        "/api/v1/users/alice", json={"role": "viewer", "password": "another-pass"},
+        "/api/v1/users/alice",
+        json={"role": "viewer", "password": "another-pass"},
         headers=admin_headers,
     )
     assert changed.json()["role"] == "viewer"
@@ -40,7 +41,9 @@ async def test_admin_manages_users(harness: Harness, admin_headers: dict[str, st
 
 async def test_duplicate_user_is_409(harness: Harness, admin_headers: dict[str, str]) -> None:
     body = {"username": "bob", "password": "password-123"}
-    assert (await harness.client.post("/api/v1/users", json=body, headers=admin_headers)).status_code == 201
+    assert (
+        await harness.client.post("/api/v1/users", json=body, headers=admin_headers)
+    ).status_code == 201
     again = await harness.client.post(
         "/api/v1/users", json={**body, "username": "BOB"}, headers=admin_headers
     )
@@ -62,7 +65,9 @@ async def test_user_input_is_validated(harness: Harness, admin_headers: dict[str
         assert any(field in item["loc"] for item in response.json()["detail"]), response.json()
 
 
-async def test_last_admin_cannot_be_removed(harness: Harness, admin_headers: dict[str, str]) -> None:
+async def test_last_admin_cannot_be_removed(
+    harness: Harness, admin_headers: dict[str, str]
+) -> None:
     for request in (
         harness.client.patch("/api/v1/users/admin", json={"role": "viewer"}, headers=admin_headers),
         harness.client.patch("/api/v1/users/admin", json={"disabled": True}, headers=admin_headers),
@@ -78,17 +83,24 @@ async def test_last_admin_cannot_be_removed(harness: Harness, admin_headers: dic
     assert demoted.status_code == 200
 
 
-async def test_deleting_a_user_removes_their_tokens(harness: Harness, admin_headers: dict[str, str]) -> None:
+async def test_deleting_a_user_removes_their_tokens(
+    harness: Harness, admin_headers: dict[str, str]
+) -> None:
     user = await harness.user(Role.OPERATOR, name="temp")
     token = await harness.api_token(user)
     assert (await harness.client.get("/api/v1/hosts", headers=token)).status_code == 200
-    assert (await harness.client.delete("/api/v1/users/temp", headers=admin_headers)).status_code == 204
+    assert (
+        await harness.client.delete("/api/v1/users/temp", headers=admin_headers)
+    ).status_code == 204
     assert (await harness.client.get("/api/v1/hosts", headers=token)).status_code == 401
 
 
 async def test_unknown_user_is_404(harness: Harness, admin_headers: dict[str, str]) -> None:
     for method in ("GET", "PATCH", "DELETE"):
         response = await harness.client.request(
-            method, "/api/v1/users/ghost", headers=admin_headers, json={} if method == "PATCH" else None
+            method,
+            "/api/v1/users/ghost",
+            headers=admin_headers,
+            json={} if method == "PATCH" else None,
         )
         assert response.status_code == 404, method

@@ -9,8 +9,13 @@ import pytest
 from tend.auth.models import Role
 from tests.conftest import Harness
 
-WEB = {"name": "web-1", "address": "10.0.0.5", "port": 2222, "user": "deploy",
-       "tags": ["prod", "Web", "prod"]}
+WEB = {
+    "name": "web-1",
+    "address": "10.0.0.5",
+    "port": 2222,
+    "user": "deploy",
+    "tags": ["prod", "Web", "prod"],
+}
 
 
 async def test_local_host_is_registered_on_first_start(harness: Harness) -> None:
@@ -51,10 +56,14 @@ async def test_list_filters_by_tag_and_pages(harness: Harness) -> None:
     for i in range(5):
         tags = ["prod"] if i % 2 == 0 else ["dev"]
         body = {"name": f"node-{i}", "address": f"node-{i}.example.com", "tags": tags}
-        assert (await harness.client.post("/api/v1/hosts", json=body, headers=admin)).status_code == 201
+        assert (
+            await harness.client.post("/api/v1/hosts", json=body, headers=admin)
+        ).status_code == 201
     prod = await harness.client.get("/api/v1/hosts", params={"tag": "prod"}, headers=admin)
     assert [h["name"] for h in prod.json()] == ["node-0", "node-2", "node-4"]
-    page = await harness.client.get("/api/v1/hosts", params={"limit": 2, "offset": 1}, headers=admin)
+    page = await harness.client.get(
+        "/api/v1/hosts", params={"limit": 2, "offset": 1}, headers=admin
+    )
     assert [h["name"] for h in page.json()] == ["node-0", "node-1"]
     bad = await harness.client.get("/api/v1/hosts", params={"limit": 0}, headers=admin)
     assert bad.status_code == 422
@@ -126,8 +135,11 @@ async def test_addresses_are_normalised(harness: Harness) -> None:
 async def test_patch_rejects_bad_and_unknown_fields(harness: Harness) -> None:
     admin = await harness.role_headers(Role.ADMIN)
     await harness.client.post("/api/v1/hosts", json=WEB, headers=admin)
-    for body, field in (({"port": -1}, "port"), ({"name": "renamed"}, "name"),
-                        ({"address": "a b"}, "address")):
+    for body, field in (
+        ({"port": -1}, "port"),
+        ({"name": "renamed"}, "name"),
+        ({"address": "a b"}, "address"),
+    ):
         response = await harness.client.patch("/api/v1/hosts/web-1", json=body, headers=admin)
         assert response.status_code == 422
         assert any(field in item["loc"] for item in response.json()["detail"])

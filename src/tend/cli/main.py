@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from tend import __version__
 from tend.cli.errors import CliError
@@ -16,8 +19,40 @@ from tend.cli.server import db_app, serve
 from tend.cli.tokens import tokens_app
 from tend.cli.users import users_app, validation_message
 
+
+class TendGroup(TyperGroup):
+    """The root command group: every failure below it becomes one line and an exit status."""
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: typer's vendored click Context
+        """Run the chosen command, translating errors into a one-line message.
+
+        Set ``TEND_DEBUG=1`` to see the traceback of an unexpected error.
+        """
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except CliError as exc:
+            _fail(exc.message, exc.exit_code)
+        except ValidationError as exc:
+            # Settings read from the environment can be invalid (e.g. TEND_DB_POOL_SIZE=abc).
+            _fail(f"invalid configuration: {validation_message(exc)}", 2)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as exc:  # the last line of defence: one line, not a traceback
+            if os.environ.get("TEND_DEBUG"):
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} (TEND_DEBUG=1 shows details)", 1)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
 app = typer.Typer(
     name="tend",
+    cls=TendGroup,
     help="tend: manage a fleet of Linux servers safely.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -36,26 +71,6 @@ def version() -> None:
     sys.stdout.write(f"tend {__version__}\n")
 
 
-def _fail(message: str, code: int) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
-    raise SystemExit(code)
-
-
 def run() -> None:
-    """Entry point of the ``tend`` script: no traceback ever reaches the user.
-
-    Set ``TEND_DEBUG=1`` to see the traceback of an unexpected error.
-    """
-    try:
-        app()
-    except CliError as exc:
-        _fail(exc.message, exc.exit_code)
-    except ValidationError as exc:
-        # Settings read from the environment can be invalid (e.g. TEND_DB_POOL_SIZE=abc).
-        _fail(f"invalid configuration: {validation_message(exc)}", 2)
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    except Exception as exc:  # the last line of defence: one line, not a traceback
-        if os.environ.get("TEND_DEBUG"):
-            raise
-        _fail(f"unexpected {type(exc).__name__}: {exc} (TEND_DEBUG=1 shows details)", 1)
+    """Entry point of the ``tend`` script."""
+    app()

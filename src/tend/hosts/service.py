@@ -11,8 +11,6 @@ from tend.errors import Conflict, NotFound
 from tend.hosts.models import Host, HostTag
 from tend.hosts.schemas import HostCreate, HostUpdate, Transport
 
-LOCAL_HOST_NAME = "local"
-
 
 async def list_hosts(
     session: AsyncSession, *, tag: str | None = None, limit: int = 1000, offset: int = 0
@@ -127,20 +125,3 @@ async def delete_host(session: AsyncSession, host: Host) -> None:
     """
     await session.delete(host)
     await session.flush()
-
-
-async def ensure_local_host(session: AsyncSession) -> Host:
-    """Register the machine running tend as host ``local`` unless a host has that name.
-
-    Args:
-        session: Database session.
-
-    Returns:
-        The ``local`` host.
-    """
-    existing = await find_host(session, LOCAL_HOST_NAME)
-    if existing is not None:
-        return existing
-    return await create_host(
-        session, HostCreate(name=LOCAL_HOST_NAME, transport=Transport.LOCAL, tags=["local"])
-    )
