@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tend.db import Base, TimestampMixin
@@ -23,6 +23,13 @@ class Host(TimestampMixin, Base):
     port: Mapped[int] = mapped_column(default=22)
     user: Mapped[str | None] = mapped_column(String(32))
     transport: Mapped[str] = mapped_column(String(8), default="ssh")
+    # A path on the tend server, never the key itself; None means the SSH agent / default keys.
+    key_file: Mapped[str | None] = mapped_column(String(1024))
+    # OpenSSH ProxyJump syntax: "[user@]host[:port]" hops, comma-separated; a hop may name a host.
+    proxy_jump: Mapped[str | None] = mapped_column(String(1024))
+    trust_on_first_use: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The host's public key ("ssh-ed25519 AAAA..."), pinned at add time or by trust-on-first-use.
+    host_key: Mapped[str | None] = mapped_column(String(16384))
 
     tag_rows: Mapped[list[HostTag]] = relationship(
         cascade="all, delete-orphan",

@@ -14,6 +14,12 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+_HOP = re.compile(
+    r"^(?:[a-z_][a-z0-9_.-]{0,31}@)?(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$"
+)
+_HOST_KEY = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+$"
+)
 
 
 class Transport(StrEnum):
@@ -99,11 +105,47 @@ def check_user(value: str | None) -> str | None:
     return value
 
 
+def check_key_file(value: str | None) -> str | None:
+    """Validate a private key path: absolute or ``~/``-relative, no NUL or newline."""
+    if value is None:
+        return None
+    if any(c in value for c in "\x00\n\r") or not value.startswith(("/", "~/")):
+        msg = "must be an absolute path (or start with ~/) to a private key file on the tend server"
+        raise ValueError(msg)
+    return value
+
+
+def check_proxy_jump(value: str | None) -> str | None:
+    """Validate OpenSSH ProxyJump syntax: ``[user@]host[:port]`` hops separated by commas."""
+    if value is None or value.lower() == "none":
+        return None
+    hops = [hop.strip() for hop in value.split(",")]
+    if not all(_HOP.match(hop) and not hop.split("@")[-1].startswith("-") for hop in hops):
+        msg = "must be [user@]host[:port] hops separated by commas"
+        raise ValueError(msg)
+    return ",".join(hops)
+
+
+def check_host_key(value: str | None) -> str | None:
+    """Validate an OpenSSH public key line ``TYPE BASE64`` (a trailing comment is dropped)."""
+    if value is None:
+        return None
+    parts = value.strip().split()
+    key = " ".join(parts[:2])
+    if len(parts) < 2 or not _HOST_KEY.match(key):
+        msg = "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA...'"
+        raise ValueError(msg)
+    return key
+
+
 HostName = Annotated[str, AfterValidator(check_host_name)]
 Address = Annotated[str, Field(max_length=255), AfterValidator(check_address)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Tags = Annotated[list[str], Field(max_length=64), AfterValidator(check_tags)]
 LoginName = Annotated[str | None, AfterValidator(check_user)]
+KeyFile = Annotated[str | None, Field(max_length=1024), AfterValidator(check_key_file)]
+ProxyJump = Annotated[str | None, Field(max_length=1024), AfterValidator(check_proxy_jump)]
+HostKey = Annotated[str | None, Field(max_length=16384), AfterValidator(check_host_key)]
 
 
 class HostCreate(BaseModel):
@@ -117,6 +159,12 @@ class HostCreate(BaseModel):
     user: LoginName = None
     tags: Tags = Field(default_factory=list)
     transport: Transport = Transport.SSH
+    key_file: KeyFile = None
+    proxy_jump: ProxyJump = None
+    trust_on_first_use: bool = Field(
+        default=False, description="accept and pin the host key seen on the first connection"
+    )
+    host_key: HostKey = Field(default=None, description="pin this public key ('ssh-ed25519 ...')")
 
     @model_validator(mode="after")
     def _address_for_ssh(self) -> HostCreate:
@@ -138,6 +186,10 @@ class HostUpdate(BaseModel):
     user: LoginName = None
     tags: Tags | None = None
     transport: Transport | None = None
+    key_file: KeyFile = None
+    proxy_jump: ProxyJump = None
+    trust_on_first_use: bool | None = None
+    host_key: HostKey = None
 
 
 class HostPublic(BaseModel):
@@ -151,5 +203,9 @@ class HostPublic(BaseModel):
     user: str | None
     tags: list[str]
     transport: Transport
+    key_file: str | None
+    proxy_jump: str | None
+    trust_on_first_use: bool
+    host_key: str | None
     created_at: datetime
     updated_at: datetime

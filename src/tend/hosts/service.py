@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,13 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tend.db import utcnow
 from tend.errors import Conflict, NotFound
 from tend.hosts.models import Host, HostTag
-from tend.hosts.schemas import HostCreate, HostUpdate, Transport
+from tend.hosts.schemas import HostCreate, HostPublic, HostUpdate, Transport
+
+
+_PUBLIC_COLUMNS = [getattr(Host, field) for field in HostPublic.model_fields if field != "tags"]
 
 
 async def list_hosts(
     session: AsyncSession, *, tag: str | None = None, limit: int = 1000, offset: int = 0
-) -> list[Host]:
+) -> list[HostPublic]:
     """List hosts ordered by name, optionally only those carrying a tag.
+
+    The listing is the hottest read of the inventory, so it reads plain rows in one query (the
+    page of hosts joined with their tags) instead of building ORM objects.
 
     Args:
         session: Database session.
@@ -24,12 +32,26 @@ async def list_hosts(
         offset: Rows to skip.
 
     Returns:
-        The hosts with their tags loaded.
+        The hosts with their tags.
     """
-    query = select(Host).order_by(Host.name).limit(limit).offset(offset)
+    page = select(Host.id).order_by(Host.name).limit(limit).offset(offset)
     if tag is not None:
-        query = query.where(Host.id.in_(select(HostTag.host_id).where(HostTag.tag == tag)))
-    return list((await session.execute(query)).scalars())
+        page = page.where(Host.id.in_(select(HostTag.host_id).where(HostTag.tag == tag)))
+    page_ids = page.subquery()
+    query = (
+        select(Host.id, *_PUBLIC_COLUMNS, HostTag.tag)
+        .join(page_ids, page_ids.c.id == Host.id)
+        .outerjoin(HostTag, HostTag.host_id == Host.id)
+        .order_by(Host.name, HostTag.tag)
+    )
+    hosts: dict[int, dict[str, Any]] = {}
+    for row in (await session.execute(query)).mappings():
+        host = hosts.get(row["id"])
+        if host is None:
+            host = hosts[row["id"]] = {**row, "tags": []}
+        if row["tag"] is not None:
+            host["tags"].append(row["tag"])
+    return [HostPublic.model_validate(host) for host in hosts.values()]
 
 
 async def find_host(session: AsyncSession, name: str) -> Host | None:
@@ -77,6 +99,10 @@ async def create_host(session: AsyncSession, data: HostCreate) -> Host:
         port=data.port,
         user=data.user,
         transport=data.transport.value,
+        key_file=data.key_file,
+        proxy_jump=data.proxy_jump,
+        trust_on_first_use=data.trust_on_first_use,
+        host_key=data.host_key,
         tag_rows=[HostTag(tag=t) for t in data.tags],
     )
     session.add(host)
@@ -100,8 +126,10 @@ async def update_host(session: AsyncSession, host: Host, data: HostUpdate) -> Ho
         The updated host.
     """
     changes = data.model_dump(exclude_unset=True)
-    for field in ("address", "port", "user"):
-        if field in changes and (changes[field] is not None or field == "user"):
+    # None clears these optional fields; for the others None means "leave as is".
+    clearable = {"user", "key_file", "proxy_jump", "host_key"}
+    for field in ("address", "port", "trust_on_first_use", *sorted(clearable)):
+        if field in changes and (changes[field] is not None or field in clearable):
             setattr(host, field, changes[field])
     if changes.get("transport") is not None:
         host.transport = Transport(changes["transport"]).value
