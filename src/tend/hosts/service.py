@@ -13,7 +13,6 @@ from tend.errors import Conflict, NotFound
 from tend.hosts.models import Host, HostTag
 from tend.hosts.schemas import HostCreate, HostPublic, HostUpdate, Transport
 
-
 _PUBLIC_COLUMNS = [getattr(Host, field) for field in HostPublic.model_fields if field != "tags"]
 
 
