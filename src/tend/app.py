@@ -10,9 +10,10 @@ from fastapi import APIRouter, FastAPI
 from tend import __version__
 from tend.auth.router import router as auth_router
 from tend.bootstrap import announce_admin_password, prepare_database
-from tend.context import AppContext
+from tend.context import AppContext, close_context
 from tend.db import Database
 from tend.errors import ErrorBody, install_error_handlers
+from tend.execution.router import router as execution_router
 from tend.health import router as health_router
 from tend.hosts.router import router as hosts_router
 from tend.log import configure_logging
@@ -35,6 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level, settings.log_format)
     database = Database.from_settings(settings)
+    context: AppContext | None = None
     try:
         context = AppContext.build(settings, database)
         password = await prepare_database(context)
@@ -43,7 +45,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.context = context
         yield
     finally:
-        await database.dispose()
+        if context is not None:
+            await close_context(context)
+        else:
+            await database.dispose()
 
 
 def api_router() -> APIRouter:
@@ -58,6 +63,7 @@ def api_router() -> APIRouter:
     )
     router.include_router(auth_router)
     router.include_router(hosts_router)
+    router.include_router(execution_router)
     return router
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tend.auth.security import AccessTokens, Passwords
 from tend.auth.throttle import LoginThrottle
 from tend.db import Database
+from tend.execution.build import build_execution
+from tend.execution.service import ExecutionService
 from tend.settings import Settings
 
 
@@ -24,6 +26,7 @@ class AppContext:
     passwords: Passwords
     access_tokens: AccessTokens
     login_throttle: LoginThrottle
+    execution: ExecutionService
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> AppContext:
@@ -36,6 +39,7 @@ class AppContext:
         Returns:
             The context.
         """
+        key = settings.signing_key()
         return cls(
             settings=settings,
             database=database,
@@ -43,13 +47,20 @@ class AppContext:
                 time_cost=settings.password_hash_time_cost,
                 memory_cost=settings.password_hash_memory_kib,
             ),
-            access_tokens=AccessTokens(settings.signing_key(), settings.access_token_ttl),
+            access_tokens=AccessTokens(key, settings.access_token_ttl),
             login_throttle=LoginThrottle(
                 per_user=settings.login_max_failures_per_user,
                 per_client=settings.login_max_failures_per_client,
                 window=settings.login_window,
             ),
+            execution=build_execution(settings, database, key),
         )
+
+
+async def close_context(context: AppContext) -> None:
+    """Release pooled SSH connections and the database pool."""
+    await context.execution.transports.close()
+    await context.database.dispose()
 
 
 def get_context(request: Request) -> AppContext:

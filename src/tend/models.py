@@ -2,6 +2,16 @@
 
 from tend.auth.models import ApiToken, User
 from tend.db import Base
+from tend.execution.models import Approval, AuditHead, AuditRecord
 from tend.hosts.models import Host, HostTag
 
-__all__ = ["ApiToken", "Base", "Host", "HostTag", "User"]
+__all__ = [
+    "ApiToken",
+    "Approval",
+    "AuditHead",
+    "AuditRecord",
+    "Base",
+    "Host",
+    "HostTag",
+    "User",
+]

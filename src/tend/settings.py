@@ -72,6 +72,31 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     access_log: bool = True
 
+    policy_file: Path | None = Field(
+        default=None, description="policy rules (YAML); default DATA_DIR/policy.yaml if present"
+    )
+    four_eyes_tags: list[str] = Field(
+        default_factory=lambda: ["prod"],
+        description="changes on hosts with these tags need an approver other than the requester",
+    )
+    approval_ttl: int = Field(default=3600, ge=60, le=7 * 86400, description="seconds")
+    run_timeout_max: float = Field(default=3600.0, gt=0)
+    output_cap_bytes: int = Field(default=1024 * 1024, ge=1024)
+    fanout_concurrency: int = Field(default=50, ge=1, le=2000)
+    local_cpu_seconds: int | None = Field(default=600, ge=1)
+    local_address_space_bytes: int | None = Field(default=8 * 1024**3, ge=64 * 1024**2)
+    local_file_size_bytes: int | None = Field(default=4 * 1024**3, ge=1024)
+    local_open_files: int | None = Field(default=4096, ge=16)
+    ssh_key_file: Path | None = Field(default=None, description="default private key path")
+    ssh_known_hosts_file: Path | None = Field(
+        default=None, description="known_hosts to consult; default ~/.ssh/known_hosts if present"
+    )
+    ssh_connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    ssh_max_connections: int = Field(default=500, ge=1)
+    ssh_max_channels_per_host: int = Field(default=8, ge=1, le=64)
+    ssh_idle_timeout: float = Field(default=300.0, gt=0)
+    ssh_keepalive_interval: float = Field(default=15.0, gt=0)
+
     url: str = "http://127.0.0.1:8000"
     token: SecretStr | None = None
 
@@ -86,6 +111,13 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite+aiosqlite:///{self.data_dir / SQLITE_FILE}"
+
+    def effective_policy_file(self) -> Path | None:
+        """Return the policy rules file to load, if any."""
+        if self.policy_file is not None:
+            return self.policy_file.expanduser()
+        default = self.data_dir / "policy.yaml"
+        return default if default.exists() else None
 
     @property
     def is_sqlite(self) -> bool:

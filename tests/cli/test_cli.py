@@ -231,3 +231,44 @@ def test_serve_first_run_end_to_end(tmp_path: Path) -> None:
     json_lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert json_lines, "logs are JSON when not on a terminal"
     assert all("request_id" in entry for entry in json_lines)
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "inventories"
+
+
+def test_hosts_import_ansible_and_ssh_config(cli: Cli, server: str) -> None:
+    token = make_token(cli)
+    dry = cli("hosts", "import", str(FIXTURES / "hosts.ini"), "--dry-run", token=token)
+    assert dry.exit_code == 0, dry.output
+    assert "nothing imported" in dry.output
+    assert json.loads(cli("hosts", "list", "--json", token=token).stdout)[0]["name"] == "local"
+    imported = cli("hosts", "import", str(FIXTURES / "hosts.ini"), token=token)
+    assert imported.exit_code == 0, imported.output
+    assert "imported" in imported.output
+    hosts = {h["name"]: h for h in json.loads(cli("hosts", "list", "--json", token=token).stdout)}
+    assert len(hosts) > 2
+    again = cli("hosts", "import", str(FIXTURES / "hosts.yml"), token=token)
+    assert again.exit_code == 0, again.output
+    assert "imported 0 new" in again.output
+    refused = cli(
+        "hosts", "import", str(FIXTURES / "hosts.yml"), "--on-conflict", "error", token=token
+    )
+    assert refused.exit_code == 1
+    assert "409 Conflict" in refused.output
+    ssh = cli("hosts", "import", str(FIXTURES / "ssh_config"), token=token)
+    assert ssh.exit_code == 0, ssh.output
+    tagged = json.loads(cli("hosts", "list", "--tag", "ssh-config", "--json", token=token).stdout)
+    assert tagged
+    missing = cli("hosts", "import", "/nonexistent/inventory", token=token)
+    assert missing.exit_code == 1
+    assert missing.output.startswith("error: cannot read")
+
+
+def test_hosts_import_reports_bad_files(cli: Cli, server: str, tmp_path: Path) -> None:
+    token = make_token(cli)
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[web]\nw1 ansible_host=10.0.0.1 ansible_port=ssh\n")
+    result = cli("hosts", "import", str(bad), token=token)
+    assert result.exit_code == 1
+    assert "port" in result.output
+    assert "Traceback" not in result.output

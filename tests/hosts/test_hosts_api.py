@@ -152,3 +152,71 @@ async def test_operator_cannot_write_the_inventory(harness: Harness) -> None:
     response = await harness.client.post("/api/v1/hosts", json=WEB, headers=operator)
     assert response.status_code == 403
     assert response.json()["error"] == "Forbidden"
+
+
+async def test_bulk_import_is_all_or_nothing(harness: Harness) -> None:
+    admin = await harness.role_headers(Role.ADMIN)
+    hosts = [{"name": f"imp-{i}", "address": f"10.1.0.{i}", "tags": ["imported"]} for i in range(3)]
+    created = await harness.client.post(
+        "/api/v1/hosts/import", json={"hosts": hosts}, headers=admin
+    )
+    assert created.status_code == 200
+    assert created.json() == {"created": ["imp-0", "imp-1", "imp-2"], "updated": [], "skipped": []}
+    changed = [{**hosts[0], "port": 2200}, {"name": "imp-9", "address": "10.1.0.9"}]
+    updated = await harness.client.post(
+        "/api/v1/hosts/import", json={"hosts": changed, "on_conflict": "update"}, headers=admin
+    )
+    assert updated.json() == {"created": ["imp-9"], "updated": ["imp-0"], "skipped": []}
+    assert (await harness.client.get("/api/v1/hosts/imp-0", headers=admin)).json()["port"] == 2200
+    conflict = await harness.client.post(
+        "/api/v1/hosts/import",
+        json={
+            "hosts": [{"name": "new-1", "address": "10.2.0.1"}, hosts[1]],
+            "on_conflict": "error",
+        },
+        headers=admin,
+    )
+    assert conflict.status_code == 409
+    assert (await harness.client.get("/api/v1/hosts/new-1", headers=admin)).status_code == 404
+    twice = await harness.client.post(
+        "/api/v1/hosts/import", json={"hosts": [hosts[0], hosts[0]]}, headers=admin
+    )
+    assert twice.status_code == 409
+    invalid = await harness.client.post(
+        "/api/v1/hosts/import", json={"hosts": [{"name": "x", "address": "a b"}]}, headers=admin
+    )
+    assert invalid.status_code == 422
+
+
+async def test_ssh_fields_are_validated(harness: Harness) -> None:
+    admin = await harness.role_headers(Role.ADMIN)
+    good = {
+        "name": "jumpy",
+        "address": "10.0.0.9",
+        "key_file": "~/.ssh/id_ed25519",
+        "proxy_jump": "ops@bastion:2222,gw",
+        "trust_on_first_use": True,
+        "host_key": (
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl comment"
+        ),
+    }
+    created = await harness.client.post("/api/v1/hosts", json=good, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["host_key"].count(" ") == 1  # the comment is dropped
+    for field, value in (
+        ("key_file", "relative/key"),
+        ("proxy_jump", "-oProxyCommand=x"),
+        ("host_key", "not a key"),
+        ("key_file", "/etc/key\nx"),
+    ):
+        response = await harness.client.post(
+            "/api/v1/hosts", json={**good, "name": "bad", field: value}, headers=admin
+        )
+        assert response.status_code == 422, (field, value)
+        assert any(field in item["loc"] for item in response.json()["detail"])
+    cleared = await harness.client.patch(
+        "/api/v1/hosts/jumpy", json={"proxy_jump": None, "host_key": None}, headers=admin
+    )
+    assert cleared.json()["proxy_jump"] is None
+    assert cleared.json()["host_key"] is None
+    assert cleared.json()["key_file"] == "~/.ssh/id_ed25519"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -11,6 +13,8 @@ from tend.cli.errors import CliError
 from tend.settings import Settings
 
 _TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Runs can take as long as their per-host timeout; only the connect phase is bounded tightly.
+_STREAM_TIMEOUT = httpx.Timeout(None, connect=5.0)
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -108,6 +112,32 @@ class ApiClient:
             return response.json()
         except ValueError as exc:
             raise CliError(f"tend at {self.url} sent a response that is not JSON") from exc
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """Open a streaming request; error statuses raise ``CliError`` before anything is read.
+
+        Args:
+            method: HTTP method.
+            path: Path under the server URL.
+            **kwargs: Passed to ``httpx.Client.stream``.
+
+        Yields:
+            The open response (2xx).
+
+        Raises:
+            CliError: When the server cannot be reached or answers with an error.
+        """
+        try:
+            with self._http.stream(method, path, timeout=_STREAM_TIMEOUT, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise CliError(describe_error(response))
+                yield response
+        except httpx.TimeoutException as exc:
+            raise CliError(f"tend at {self.url} stopped answering") from exc
+        except httpx.HTTPError as exc:
+            raise CliError(f"cannot reach tend at {self.url}: {exc}") from exc
 
     def login(self, username: str, password: str) -> str:
         """Exchange a password for a short-lived access token and use it from now on.

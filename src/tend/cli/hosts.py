@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from tend.cli.client import ApiClient
-from tend.cli.output import out, print_json, print_table
+from tend.cli.errors import CliError
+from tend.cli.output import err, out, print_json, print_table
+from tend.hosts.importers import InventoryError, InventoryFormat, parse_inventory
 from tend.hosts.schemas import Transport
 from tend.settings import Settings
 
@@ -64,3 +67,46 @@ def remove(name: Annotated[str, typer.Argument(help="host name")]) -> None:
     with ApiClient.from_settings(Settings()) as api:
         api.request("DELETE", f"/api/v1/hosts/{name}")
     out.print(f"removed host {name}")
+
+
+@hosts_app.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(help="Ansible inventory (INI/YAML) or ssh_config")],
+    fmt: Annotated[InventoryFormat | None, typer.Option("--format", help="skip detection")] = None,
+    on_conflict: Annotated[
+        str, typer.Option(help="skip, update or error when a host name exists")
+    ] = "skip",
+    trust_on_first_use: Annotated[
+        bool, typer.Option(help="pin each host's key on its first connection")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="show what would be imported")] = False,
+) -> None:
+    """Import hosts from an Ansible inventory or an OpenSSH client config (admin)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path} is not UTF-8 text") from exc
+    try:
+        inventory = parse_inventory(
+            text, fmt=fmt, filename=str(path), trust_on_first_use=trust_on_first_use
+        )
+    except InventoryError as exc:
+        raise CliError(str(exc)) from exc
+    for warning in inventory.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    hosts = [h.model_dump(mode="json", exclude_defaults=True) for h in inventory.hosts]
+    if dry_run or not hosts:
+        print_table(hosts, ["name", "address", "port", "user", "tags", "proxy_jump", "key_file"])
+        out.print(f"{len(hosts)} host(s) parsed; nothing imported")
+        return
+    with ApiClient.from_settings(Settings()) as api:
+        result = api.request(
+            "POST", "/api/v1/hosts/import", json={"hosts": hosts, "on_conflict": on_conflict}
+        )
+    out.print(
+        f"imported {len(result['created'])} new, updated {len(result['updated'])}, "
+        f"skipped {len(result['skipped'])} existing"
+        + (f": {', '.join(result['skipped'])}" if result["skipped"] else "")
+    )

@@ -12,9 +12,12 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tend import __version__
+from tend.cli.approvals import approvals_app
+from tend.cli.audit import audit_app, policy_app
 from tend.cli.errors import CliError
 from tend.cli.hosts import hosts_app
 from tend.cli.output import err
+from tend.cli.run import run as run_command
 from tend.cli.server import db_app, serve
 from tend.cli.tokens import tokens_app
 from tend.cli.users import users_app, validation_message
@@ -63,6 +66,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(hosts_app, name="hosts")
+app.command("run", context_settings={"allow_interspersed_args": False})(run_command)
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 
 
 @app.command("version")

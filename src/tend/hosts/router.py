@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from tend.auth.deps import Admin, Viewer
 from tend.context import SessionDep
 from tend.hosts import service
-from tend.hosts.schemas import HostCreate, HostPublic, HostUpdate
+from tend.hosts.schemas import HostCreate, HostImport, HostImportResult, HostPublic, HostUpdate
 
 router = APIRouter(prefix="/hosts", tags=["hosts"])
 
@@ -38,6 +38,12 @@ async def list_hosts(
 async def create_host(body: HostCreate, session: SessionDep, _: Admin) -> HostPublic:
     """Add a host (admin)."""
     return HostPublic.model_validate(await service.create_host(session, body))
+
+
+@router.post("/import", response_model=HostImportResult)
+async def import_hosts(body: HostImport, session: SessionDep, _: Admin) -> HostImportResult:
+    """Add (or update) many hosts at once, all or nothing (admin)."""
+    return await service.import_hosts(session, body)
 
 
 @router.get("/{name}", response_model=HostPublic)

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -209,3 +209,22 @@ class HostPublic(BaseModel):
     host_key: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class HostImport(BaseModel):
+    """Many hosts at once (from an inventory file), applied in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hosts: Annotated[list[HostCreate], Field(min_length=1, max_length=10000)]
+    on_conflict: Literal["skip", "update", "error"] = Field(
+        default="skip", description="what to do with a name that already exists"
+    )
+
+
+class HostImportResult(BaseModel):
+    """What an import did, by host name."""
+
+    created: list[str]
+    updated: list[str]
+    skipped: list[str]

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tend.db import utcnow
 from tend.errors import Conflict, NotFound
 from tend.hosts.models import Host, HostTag
-from tend.hosts.schemas import HostCreate, HostPublic, HostUpdate, Transport
+from tend.hosts.schemas import (
+    HostCreate,
+    HostImport,
+    HostImportResult,
+    HostPublic,
+    HostUpdate,
+    Transport,
+)
 
 _PUBLIC_COLUMNS = [getattr(Host, field) for field in HostPublic.model_fields if field != "tags"]
 
@@ -152,3 +159,43 @@ async def delete_host(session: AsyncSession, host: Host) -> None:
     """
     await session.delete(host)
     await session.flush()
+
+
+async def import_hosts(session: AsyncSession, data: HostImport) -> HostImportResult:
+    """Create or update many hosts in the caller's transaction (all or nothing).
+
+    Args:
+        session: Database session.
+        data: The hosts and what to do with names that exist.
+
+    Returns:
+        The names created, updated and skipped.
+
+    Raises:
+        Conflict: With ``on_conflict="error"``, when a name exists; or duplicate names in the file.
+    """
+    names = [h.name for h in data.hosts]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise Conflict(f"the import names these hosts twice: {', '.join(duplicates)}")
+    existing = {
+        h.name: h
+        for h in (await session.execute(select(Host).where(Host.name.in_(names)))).scalars()
+    }
+    if existing and data.on_conflict == "error":
+        raise Conflict(f"host(s) already exist: {', '.join(sorted(existing))}")
+    result = HostImportResult(created=[], updated=[], skipped=[])
+    for host in data.hosts:
+        current = existing.get(host.name)
+        if current is None:
+            await create_host(session, host)
+            result.created.append(host.name)
+        elif data.on_conflict == "update":
+            changes = HostUpdate.model_validate(
+                host.model_dump(exclude={"name"}, exclude_unset=True)
+            )
+            await update_host(session, current, changes)
+            result.updated.append(host.name)
+        else:
+            result.skipped.append(host.name)
+    return result

@@ -1,0 +1,1 @@
+"""Running commands on managed hosts, and the policy that decides whether they may run."""

@@ -1,0 +1,222 @@
+"""Knowledge about package managers: listing, showing and searching are read; the rest change."""
+
+from __future__ import annotations
+
+from tend.execution.policy.argv import command_family, command_name, words
+from tend.execution.policy.knowledge import (
+    READ,
+    CommandSpec,
+    Context,
+    Finding,
+    change,
+    display,
+    parse_args,
+    read,
+    spec,
+)
+
+_APT_READ = words(
+    "list show search policy depends rdepends showsrc changelog madison pkgnames stats dump "
+    "showpkg unmet help why why-not versions dotty xvcg dumpavail"
+)
+_APT_NO_SIMULATION = words("update clean autoclean source download edit-sources changelog")
+_APT_SIMULATE = frozenset({"-s", "--simulate", "--just-print", "--dry-run", "--recon", "--no-act"})
+
+
+def judge_apt(argv: list[str], ctx: Context) -> list[Finding]:
+    """``apt``/``apt-get``/``aptitude``: queries and simulations are read, the rest change.
+
+    ``-o``/``-c`` make any use a change, as configuration can add hooks that run commands.
+    """
+    name = command_name(argv[0])
+    parsed = parse_args(
+        argv[1:], {"-o", "--option", "-c", "--config-file", "-t", "--target-release", "-a"}
+    )
+    if not parsed.operands:
+        return read(ctx, argv, f"{name} without a subcommand only prints help")
+    sub = parsed.operands[0]
+    if parsed.has("-o", "--option", "-c", "--config-file"):
+        return change(ctx, argv, f"{name} -o/-c can configure hooks that run commands")
+    if sub in _APT_READ:
+        return read(ctx, argv, f"{name} {sub} only reads package information")
+    if parsed.has(*_APT_SIMULATE) and sub not in _APT_NO_SIMULATION:
+        return read(ctx, argv, f"{name} {display(sub)} --simulate changes nothing")
+    return change(ctx, argv, f"{name} {display(sub)} changes installed packages")
+
+
+_DPKG_READ = words(
+    "-l --list -L --listfiles -s --status -S --search -p --print-avail --get-selections "
+    "--print-architecture --print-foreign-architectures -C --audit -V --verify "
+    "--compare-versions --version --help -c --contents -I --info -f --field"
+)
+
+
+def judge_dpkg(argv: list[str], ctx: Context) -> list[Finding]:
+    """``dpkg``/``dpkg-deb``: query actions are read; installing or removing changes."""
+    name = command_name(argv[0])
+    options = {arg.split("=", 1)[0] for arg in argv[1:] if arg.startswith("--")}
+    options |= {
+        "-" + char for arg in argv[1:] if arg[:1] == "-" and arg[1:2] != "-" for char in arg[1:]
+    }
+    if options & _DPKG_READ and not options - _DPKG_READ - {"-W", "--show", "-f", "--showformat"}:
+        return read(ctx, argv, f"{name} only queries the package database")
+    return change(ctx, argv, f"{name} changes installed packages")
+
+
+def judge_rpm(argv: list[str], ctx: Context) -> list[Finding]:
+    """``rpm``: query (``-q``) and verify (``-V``) modes are read; others change packages."""
+    parsed = parse_args(
+        argv[1:],
+        {"--root", "--dbpath", "--qf", "--queryformat", "-E", "--eval", "--pipe", "--define", "-D"},
+    )
+    if parsed.has("-E", "--eval", "--pipe", "--define", "-D"):
+        return change(ctx, argv, "rpm --eval/--pipe/--define can run shell commands")
+    first = parsed.options[0][0] if parsed.options else ""
+    if first in {
+        "-q",
+        "--query",
+        "-V",
+        "--verify",
+        "--querytags",
+        "--showrc",
+        "--version",
+        "--help",
+    }:
+        return read(ctx, argv, "rpm -q only queries the package database")
+    return change(ctx, argv, "rpm changes installed packages")
+
+
+def judge_pacman(argv: list[str], ctx: Context) -> list[Finding]:
+    """``pacman``: ``-Q``, ``-Ss``/``-Si``/``-Sl``, ``-F`` queries and ``-T`` are read."""
+    parsed = parse_args(argv[1:], {"-b", "--dbpath", "-r", "--root", "--config", "--cachedir"})
+    names = {option for option, _ in parsed.options}
+    if names & {"-Q", "--query", "-T", "--deptest", "-V", "--version", "-h", "--help"}:
+        return read(ctx, argv, "pacman -Q only queries the package database")
+    if names & {"-S", "--sync"}:
+        if names & {
+            "-y",
+            "--refresh",
+            "-u",
+            "--sysupgrade",
+            "-c",
+            "--clean",
+            "-w",
+            "--downloadonly",
+        }:
+            return change(ctx, argv, "pacman -Sy/-Su/-Sc changes packages or their database")
+        if names & {
+            "-s",
+            "--search",
+            "-i",
+            "--info",
+            "-l",
+            "--list",
+            "-g",
+            "--groups",
+            "-p",
+            "--print",
+        }:
+            return read(ctx, argv, "pacman -Ss/-Si only reads package information")
+    if names & {"-F", "--files"} and not names & {"-y", "--refresh"}:
+        return read(ctx, argv, "pacman -F only queries the files database")
+    return change(ctx, argv, "pacman changes installed packages")
+
+
+def judge_two_level(argv: list[str], ctx: Context) -> list[Finding]:
+    """Package managers with read-only second-level subcommands (``pip cache list`` ...)."""
+    name = command_name(argv[0])
+    table = _TWO_LEVEL[command_family(name)]
+    parsed = parse_args(argv[1:], table.get("values", frozenset()))
+    ops = parsed.operands
+    if not ops:
+        return read(ctx, argv, f"{name} without a subcommand only prints help")
+    if ops[0] in table["read"]:
+        return read(ctx, argv, f"{name} {ops[0]} only reads package information")
+    nested = table.get(ops[0])
+    if nested is not None and (len(ops) == 1 or ops[1] in nested):
+        return read(ctx, argv, f"{name} {' '.join(ops[:2])} only reads package information")
+    if name == "snap" and ops[0] == "refresh" and parsed.has("--list", "--time"):
+        return read(ctx, argv, "snap refresh --list only lists pending updates")
+    return change(ctx, argv, f"{name} {display(ops[0])} changes installed software")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_TWO_LEVEL: dict[str, dict[str, frozenset[str]]] = {
+    "dnf": {
+        "read": _words(
+            "list info search provides whatprovides repolist repoinfo repoquery deplist "
+            "check-update list-updates updateinfo version help grouplist groupinfo"
+        ),
+        "history": _words("list info userinstalled"),
+        "module": _words("list info provides"),
+        "group": _words("list info summary"),
+        "values": _words(
+            "-c --config --installroot --releasever --setopt -x --exclude --enablerepo "
+            "--disablerepo --repo --repoid -d --debuglevel -e --errorlevel --comment"
+        ),
+    },
+    "zypper": {
+        "read": _words(
+            "search se info if list-updates lu list-patches lp patches packages pa products pd "
+            "patterns pt repos lr services ls locks ll what-provides wp patch-check pchk "
+            "search-packages versioncmp vcmp targetos tos licenses ps needs-rebooting help"
+        ),
+        "values": _words("--root -R --config -c --reposd-dir -D --cache-dir -C --userdata"),
+    },
+    "apk": {
+        "read": _words("info search list policy stats version dot audit manifest verify query"),
+        "values": _words("-X --repository -p --root --arch --cache-dir --keys-dir"),
+    },
+    "snap": {
+        "read": _words(
+            "list info find search version services logs changes change tasks connections "
+            "interfaces known aliases get warnings model whoami routine help"
+        ),
+    },
+    "flatpak": {
+        "read": _words(
+            "list info search remotes remote-ls remote-info history ps documents permissions "
+            "permission-show"
+        ),
+    },
+    "pip": {
+        "read": _words("list show freeze check search index inspect debug help hash"),
+        "cache": _words("list dir info"),
+        "config": _words("list get debug"),
+        "values": _words("--python --log --proxy --retries --timeout --cert --cache-dir"),
+    },
+    "gem": {
+        "read": _words(
+            "list search info query contents dependency environment which help outdated "
+            "specification"
+        ),
+    },
+    "npm": {
+        "read": _words("ls list view info search outdated help explain why root prefix bin"),
+        "config": _words("get list"),
+    },
+}
+
+SPECS: list[CommandSpec] = [
+    spec("apt apt-get aptitude", judge_apt),
+    spec(
+        "apt-cache",
+        what="package information",
+        read_subcommands=" ".join(_APT_READ),
+        change_subcommands="gencaches",
+        no_subcommand=READ,
+    ),
+    spec(
+        "apt-mark",
+        what="package marks",
+        read_subcommands="showmanual showauto showhold showinstall showremove showpurge",
+    ),
+    spec("dpkg dpkg-deb", judge_dpkg),
+    spec("dpkg-query", what="the package database"),
+    spec("rpm", judge_rpm),
+    spec("pacman", judge_pacman),
+    spec(" ".join(_TWO_LEVEL), judge_two_level),
+]

@@ -1,0 +1,127 @@
+"""Wrappers that run a command elsewhere or through a shell: ``watch``, ``su``, ``ssh`` ...
+
+Remote and isolating wrappers (``ssh``, ``chroot``, ``nsenter`` ...) are at least ``change``:
+paths and effects inside them are not those of the host being judged.
+"""
+
+from __future__ import annotations
+
+from tend.execution.policy.argv import command_name, words
+from tend.execution.policy.knowledge import (
+    CommandSpec,
+    Context,
+    Finding,
+    change,
+    parse_args,
+    read,
+    spec,
+)
+from tend.execution.policy.wrappers import wrapper_options
+
+
+def judge_watch(argv: list[str], ctx: Context) -> list[Finding]:
+    """``watch CMD``: the command runs through ``sh -c`` unless ``-x`` is given."""
+    values = "-n --interval -q --equexit"
+    flags = (
+        "-b -c -d -e -g -t -x -p -w -r -C --beep --color --no-color --errexit --chgexit "
+        "--no-title --exec --precise --no-wrap --differences --no-rerun"
+    )
+    seen, index, unknown = wrapper_options(argv, values, flags)
+    if unknown is not None and not unknown.startswith("--differences"):
+        return change(ctx, argv, f"watch option {unknown} is not understood")
+    command = argv[index:]
+    if not command:
+        return read(ctx, argv, "watch without a command runs nothing")
+    if seen.keys() & {"-x", "--exec"}:
+        return ctx.run(command, "watch")
+    return ctx.run_shell(" ".join(command), "watch")
+
+
+def judge_flock(argv: list[str], ctx: Context) -> list[Finding]:
+    """``flock FILE CMD`` or ``flock FILE -c STRING``: judged by what runs under the lock."""
+    values = words("-E --conflict-exit-code -w --wait --timeout -c --command")
+    parsed = parse_args(argv[1:], values, stop_at_operand=True)
+    command = parsed.values("-c", "--command")
+    if command:
+        return ctx.run_shell(command[0], "flock")
+    rest = parsed.operands[1:]
+    if rest and rest[0] in {"-c", "--command"}:
+        return ctx.run_shell(" ".join(rest[1:]), "flock")
+    if rest:
+        return ctx.run(rest, "flock")
+    return read(ctx, argv, "flock on a file descriptor only takes a lock")
+
+
+def judge_su(argv: list[str], ctx: Context) -> list[Finding]:
+    """``su``/``runuser``: ``-c STRING`` is parsed as shell, ``runuser -u USER CMD`` as argv."""
+    name = command_name(argv[0])
+    values = words(
+        "-c --command -s --shell -g --group -G --supp-group -w --whitelist-environment "
+        "--session-command -u --user"
+    )
+    args = [arg if arg != "-" else "-l" for arg in argv[1:]]
+    parsed = parse_args(args, values, stop_at_operand=name == "runuser" and "-u" in args)
+    shells = [command_name(shell) for shell in parsed.values("-s", "--shell")]
+    if shells and shells[-1] not in {"sh", "bash", "dash", "ash", "zsh", "ksh"}:
+        return change(ctx, argv, f"{name} -s {shells[-1]} runs an unusual shell")
+    commands = parsed.values("-c", "--command", "--session-command")
+    if commands:
+        return ctx.run_shell(commands[-1], name)
+    if name == "runuser" and parsed.has("-u", "--user") and parsed.operands:
+        return ctx.run(parsed.operands, name)
+    return change(ctx, argv, f"{name} without a command starts an interactive shell")
+
+
+def _floored(wrapper: str, reason: str, values: str, skip: int, *, empty: str = "") -> CommandSpec:
+    """A wrapper whose command is judged and that is itself at least ``change``."""
+
+    def judge(argv: list[str], ctx: Context) -> list[Finding]:
+        parsed = parse_args(argv[1:], words(values), stop_at_operand=True)
+        command = parsed.operands[skip:]
+        if not command:
+            return change(ctx, argv, empty or f"{wrapper} without a command is interactive")
+        if wrapper == "ssh":
+            inner = ctx.run_shell(" ".join(command), wrapper)
+        else:
+            inner = ctx.run(command, wrapper)
+        text = reason.format(cmd=command_name(command[0]))
+        return [*inner, ctx.floor(wrapper, text, argv, inner)]
+
+    return spec(wrapper, judge, check_secrets=False)
+
+
+SPECS: list[CommandSpec] = [
+    spec("watch", judge_watch, check_secrets=False),
+    spec("flock", judge_flock, check_secrets=False),
+    spec("su runuser", judge_su, check_secrets=False),
+    _floored(
+        "chroot", "chroot runs {cmd} inside another root filesystem", "--userspec --groups", 1
+    ),
+    _floored(
+        "ssh",
+        "ssh runs {cmd} on another host",
+        "-B -b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w",
+        1,
+    ),
+    _floored(
+        "nsenter",
+        "nsenter runs {cmd} inside other namespaces",
+        "-t --target -S --setuid -G --setgid -r -w",
+        0,
+    ),
+    _floored("unshare", "unshare runs {cmd} in new namespaces", "--propagation", 0),
+    _floored(
+        "strace",
+        "strace runs {cmd} and can read its memory",
+        "-e -o -p -s -u -E -P -I -b -a -O -S -X",
+        0,
+        empty="strace -p attaches to a running process and can read its memory",
+    ),
+    _floored(
+        "ltrace",
+        "ltrace runs {cmd} and can read its memory",
+        "-e -o -p -s -u -n -a -A -D -F -l -w -x",
+        0,
+        empty="ltrace -p attaches to a running process and can read its memory",
+    ),
+]

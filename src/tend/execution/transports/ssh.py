@@ -1,0 +1,670 @@
+"""SSH execution over asyncssh: connection setup, host key policy, and the command stream.
+
+The remote command line is built only with :func:`shlex.join`, which quotes every argument for a
+POSIX shell: the remote ``sshd`` hands the string to the user's login shell, which must therefore
+be POSIX-compatible (sh, bash, dash, zsh, ksh — not csh or fish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import shlex
+import socket
+import time
+from collections.abc import AsyncGenerator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import asyncssh
+
+from tend.execution.transports.base import (
+    CommandResult,
+    CommandSpec,
+    FailureKind,
+    NewHostKey,
+    OutputChunk,
+    SshTarget,
+    TransportError,
+)
+from tend.execution.transports.capture import BoundedCapture
+from tend.execution.transports.local import validate_env
+
+if TYPE_CHECKING:
+    from tend.execution.transports.pool import SshPool
+
+logger = logging.getLogger("tend.execution.ssh")
+
+StreamName = Literal["stdout", "stderr"]
+# Pause reading from the channel when this much output waits for the consumer.
+_HIGH_WATER = 256 * 1024
+_LOW_WATER = 64 * 1024
+_CLOSE_WAIT = 0.5
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def build_remote_command(spec: CommandSpec) -> str:
+    """The exact string sent in the SSH ``exec`` request for ``spec``.
+
+    It is ``shlex.join(argv)``. When the spec asks for a working directory or extra environment,
+    argv is prefixed with ``env [-C DIR] -- NAME=VALUE...`` (GNU coreutils ``env``) and still
+    joined with ``shlex.join`` — no other string building is ever done.
+
+    Raises:
+        ValueError: On an empty argv, an element containing NUL or a newline, or a bad
+            environment name.
+        TypeError: If argv is not a list of strings.
+    """
+    if isinstance(spec.argv, str | bytes):
+        raise TypeError("argv must be a list of strings, not a single string")
+    argv = list(spec.argv)
+    if not argv:
+        raise ValueError("argv must not be empty")
+    for item in argv:
+        if not isinstance(item, str):
+            raise TypeError("argv elements must be strings")
+        if "\x00" in item or "\n" in item or "\r" in item:
+            raise ValueError("argv elements must not contain NUL, CR or newline over SSH")
+    env = validate_env(spec.env)
+    for name, value in env.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"environment variable {name} must not contain a newline over SSH")
+    if spec.cwd is not None and ("\x00" in spec.cwd or "\n" in spec.cwd or "\r" in spec.cwd):
+        raise ValueError("cwd must not contain NUL, CR or newline")
+    if spec.cwd is None and not env:
+        return shlex.join(argv)
+    if "=" in argv[0]:
+        raise ValueError("argv[0] must not contain '=' when env or cwd is set over SSH")
+    prefix = ["env"]
+    if spec.cwd is not None:
+        prefix += ["-C", spec.cwd]
+    prefix.append("--")
+    prefix += [f"{name}={value}" for name, value in env.items()]
+    return shlex.join(prefix + argv)
+
+
+# --------------------------------------------------------------------------- host keys
+
+
+def where(target: SshTarget) -> str:
+    """``name (address:port)`` for messages."""
+    return f"{target.name} ({target.address}:{target.port})"
+
+
+def openssh_line(key: asyncssh.SSHKey) -> str:
+    """``ssh-ed25519 AAAA...`` for a public key (no comment)."""
+    fields = key.export_public_key("openssh").decode("ascii").split()
+    return " ".join(fields[:2])
+
+
+class _HostKeyCheck:
+    """Decides whether one hop's presented host key is trusted, and remembers what happened."""
+
+    def __init__(
+        self,
+        target: SshTarget,
+        pinned: list[asyncssh.SSHKey],
+        known_hosts: asyncssh.SSHKnownHosts | None,
+        trust_on_first_use: bool,
+    ) -> None:
+        self.target = target
+        self.pinned = pinned
+        self.file = known_hosts
+        self.trust_on_first_use = trust_on_first_use
+        self.had_known = False
+        self.presented: asyncssh.SSHKey | None = None
+        self.accepted: str | None = None
+
+    def known_hosts(
+        self, host: str, addr: str, port: int | None
+    ) -> tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]]:
+        """The ``known_hosts`` callable for asyncssh: trusted, CA and revoked keys of the host."""
+        trusted = list(self.pinned)
+        cas: list[asyncssh.SSHKey] = []
+        revoked: list[asyncssh.SSHKey] = []
+        if not trusted and self.file is not None:
+            for name in dict.fromkeys((host, self.target.name, self.target.address)):
+                matched = self.file.match(name, addr, port)
+                trusted += matched[0]
+                cas += matched[1]
+                revoked += matched[2]
+        self.had_known = bool(trusted or cas)
+        return trusted, cas, revoked
+
+    def validate(self, key: asyncssh.SSHKey) -> bool:
+        """Called for a key not among the trusted ones: accept only a first-use key under TOFU."""
+        self.presented = key
+        if self.had_known or not self.trust_on_first_use:
+            return False
+        self.accepted = openssh_line(key)
+        return True
+
+
+class _Client(asyncssh.SSHClient):
+    """The per-connection asyncssh client: host key decisions and liveness."""
+
+    def __init__(self, check: _HostKeyCheck) -> None:
+        self.check = check
+        self.lost = False
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        return self.check.validate(key)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+
+
+def _map_connect_error(exc: BaseException, hop: SshTarget, check: _HostKeyCheck) -> TransportError:
+    """Turn whatever connecting raised into a TransportError naming the host."""
+    at = where(hop)
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable) or (
+        isinstance(exc, asyncssh.KeyExchangeFailed) and check.had_known and check.presented is None
+    ):
+        if check.had_known:
+            presented = openssh_line(check.presented) if check.presented is not None else "none"
+            message = (
+                f"HOST KEY OF {hop.name} HAS CHANGED: {at} presented a key that is not the one "
+                f"it is known by (presented: {presented}); this is a possible man-in-the-middle "
+                "attack, or the host was reinstalled. Refusing to connect."
+            )
+            logger.error(message)
+            return TransportError(FailureKind.HOST_KEY_CHANGED, message)
+        return TransportError(
+            FailureKind.HOST_KEY_UNKNOWN,
+            f"host key of {hop.name} is not known; add it to known_hosts or add the host with "
+            f"trust-on-first-use ({at})",
+        )
+    if isinstance(exc, socket.gaierror):
+        return TransportError(
+            FailureKind.DNS, f"cannot resolve {hop.address!r} for {at}: {exc.strerror or exc}"
+        )
+    if isinstance(exc, ConnectionRefusedError):
+        return TransportError(FailureKind.REFUSED, f"{at} refused the connection")
+    if isinstance(exc, TimeoutError):
+        return TransportError(
+            FailureKind.TIMEOUT, f"could not connect to {at} within {hop.connect_timeout:g} s"
+        )
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return TransportError(
+            FailureKind.AUTH,
+            f"{at} rejected the login as {hop.user or 'the default user'}: no accepted key",
+        )
+    if isinstance(exc, asyncssh.KeyImportError):
+        return TransportError(FailureKind.AUTH, f"cannot use a client key for {at}: {exc}")
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        # Raised when a jump host could not open the tunnel to this hop.
+        kind = (
+            FailureKind.REFUSED
+            if exc.code == asyncssh.OPEN_CONNECT_FAILED
+            else FailureKind.CONNECTION_LOST
+        )
+        return TransportError(kind, f"the jump host could not reach {at}: {exc.reason}")
+    if isinstance(exc, asyncssh.DisconnectError):
+        return TransportError(
+            FailureKind.CONNECTION_LOST, f"connection to {at} was lost: {exc.reason}"
+        )
+    if isinstance(exc, ConnectionError):
+        return TransportError(FailureKind.CONNECTION_LOST, f"connection to {at} was lost: {exc}")
+    if isinstance(exc, OSError):
+        return TransportError(FailureKind.OTHER, f"cannot connect to {at}: {exc.strerror or exc}")
+    return TransportError(FailureKind.OTHER, f"cannot connect to {at}: {exc}")
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class StaleConnectionError(Exception):
+    """The cached connection was found dead before the command started: safe to reconnect."""
+
+
+class SshSession(asyncssh.SSHClientSession[bytes]):
+    """One command's channel: buffers output with flow control and records how it ended."""
+
+    def __init__(self) -> None:
+        """Create the session (asyncssh attaches the channel)."""
+        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self.started = False
+        self.closed = False
+        self.close_exc: Exception | None = None
+        self.exit_status: int | None = None
+        self.exit_signal: str | None = None
+        self.exited_at: float | None = None
+        self.close_requested = False
+        self._chunks: collections.deque[tuple[StreamName, bytes]] = collections.deque()
+        self._buffered = 0
+        self._paused = False
+        self._wakeup = asyncio.Event()
+
+    # asyncssh callbacks
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        """The channel is open; from now on the command may have started."""
+        self.chan = chan
+        self.started = True
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        """Queue output, pausing the channel when the consumer falls behind."""
+        name: StreamName = "stderr" if datatype == asyncssh.EXTENDED_DATA_STDERR else "stdout"
+        self._chunks.append((name, data))
+        self._buffered += len(data)
+        if self._buffered > _HIGH_WATER and not self._paused and self.chan is not None:
+            self._paused = True
+            self.chan.pause_reading()
+        self._wakeup.set()
+
+    def exit_status_received(self, status: int) -> None:
+        """Record the exit status."""
+        self.exit_status = status
+        self.exited_at = time.monotonic()
+        self._wakeup.set()
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        """Record the signal that ended the command."""
+        self.exit_signal = signal if signal.startswith("SIG") else f"SIG{signal}"
+        self.exited_at = time.monotonic()
+        self._wakeup.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The channel is closed (``exc`` is set when the connection died)."""
+        self.closed = True
+        self.close_exc = exc
+        self._wakeup.set()
+
+    # consumer side
+    def pop(self) -> tuple[StreamName, bytes] | None:
+        """The next buffered chunk, if any."""
+        if not self._chunks:
+            return None
+        item = self._chunks.popleft()
+        self._buffered -= len(item[1])
+        if self._paused and self._buffered <= _LOW_WATER and self.chan is not None:
+            self._paused = False
+            self.chan.resume_reading()
+        return item
+
+    async def wait(self, limit: float) -> None:
+        """Wait until something happens on the channel, or ``limit`` seconds."""
+        if not self._chunks and not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), limit)
+        self._wakeup.clear()
+
+    def send_signal(self, name: str) -> None:
+        """Ask the server to signal the remote process (ignored by servers that cannot)."""
+        if self.chan is not None and not self.closed:
+            with contextlib.suppress(OSError, ValueError):
+                self.chan.send_signal(name)
+
+    async def close(self, wait: float = _CLOSE_WAIT) -> None:
+        """Close the channel and wait (at most ``wait`` seconds) for the server to confirm.
+
+        A server that cannot signal the command keeps the channel half-open until the command
+        ends by itself; tend stops waiting for it.
+        """
+        if self.chan is None:
+            return
+        if not self.closed:
+            self.close_requested = True
+            self.chan.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.chan.wait_closed(), wait)
+
+    async def abort(self) -> None:
+        """Stop a command that is still running: SIGKILL it (where supported) and close."""
+        if self.chan is None or self.closed or self.close_requested:
+            return
+        self.send_signal("KILL")
+        await self.close(0.5)
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class SshConnection:
+    """An established SSH connection to a target, with the jump-host connections under it."""
+
+    def __init__(
+        self,
+        target: SshTarget,
+        conns: list[asyncssh.SSHClientConnection],
+        clients: list[_Client],
+    ) -> None:
+        """Wrap a chain of connections; the last one reaches ``target``."""
+        self.target = target
+        self._conns = conns
+        self._clients = clients
+
+    @property
+    def alive(self) -> bool:
+        """Whether every hop of the connection is still up."""
+        return not any(client.lost for client in self._clients) and not any(
+            conn.is_closed() for conn in self._conns
+        )
+
+    async def open_session(self, command: str) -> SshSession:
+        """Open a session channel and start ``command`` on it.
+
+        Raises:
+            StaleConnectionError: When the connection turned out to be dead before the command
+                could have started (the caller may reconnect and retry).
+            TransportError: When it failed after the command may have started, or the server
+                refused to run it.
+        """
+        session = SshSession()
+        try:
+            await self._conns[-1].create_session(
+                lambda: session, command, encoding=None, request_pty=False
+            )
+        except (asyncssh.Error, OSError) as exc:
+            at = where(self.target)
+            dropped = not self.alive or isinstance(
+                exc, asyncssh.DisconnectError | BrokenPipeError | ConnectionResetError
+            )
+            if not session.started and dropped:
+                raise StaleConnectionError(str(exc)) from exc
+            if not session.started:
+                # The connection is fine but the server will not open another session (e.g.
+                # its MaxSessions is reached): nothing ran, and reconnecting would not help.
+                reason = exc.reason if isinstance(exc, asyncssh.ChannelOpenError) else str(exc)
+                raise TransportError(
+                    FailureKind.OTHER, f"{at} refused to open a session: {reason}"
+                ) from exc
+            if isinstance(exc, asyncssh.ChannelOpenError):
+                raise TransportError(
+                    FailureKind.OTHER, f"{at} refused to run the command: {exc.reason}"
+                ) from exc
+            raise TransportError(
+                FailureKind.CONNECTION_LOST,
+                f"connection to {at} was lost while starting the command; it may or may not "
+                "have started",
+            ) from exc
+        return session
+
+    def close(self) -> None:
+        """Start closing the connection and its jump hops."""
+        for conn in reversed(self._conns):
+            conn.close()
+
+    async def wait_closed(self, limit: float = 5.0) -> None:
+        """Wait (at most ``limit`` seconds per hop) until every hop is closed."""
+        for conn in reversed(self._conns):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.wait_closed(), limit)
+
+
+class SshConnector:
+    """Opens SSH connections for targets: keys, agent, host key policy, jump hosts.
+
+    Keys accepted by trust-on-first-use are remembered here, so a later reconnect verifies the
+    host against them instead of trusting again (and ``on_new_host_key`` runs once per host).
+    """
+
+    def __init__(
+        self,
+        *,
+        keepalive_interval: float = 15.0,
+        on_new_host_key: NewHostKey | None = None,
+    ) -> None:
+        """Create the connector.
+
+        Args:
+            keepalive_interval: Seconds between SSH keepalives (0 disables them).
+            on_new_host_key: Awaited once with (target, key line) when TOFU accepts a key.
+        """
+        self.keepalive_interval = keepalive_interval
+        self.on_new_host_key = on_new_host_key
+        self._learned: dict[tuple[str, str, int], str] = {}
+
+    async def connect(self, target: SshTarget) -> SshConnection:
+        """Connect to ``target`` through its jump hosts (``target.jump``, in order).
+
+        Raises:
+            TransportError: Naming the hop that failed and why.
+        """
+        conns: list[asyncssh.SSHClientConnection] = []
+        clients: list[_Client] = []
+        try:
+            for hop in (*target.jump, target):
+                tunnel = conns[-1] if conns else None
+                try:
+                    conn, client = await self._connect_hop(hop, tunnel)
+                except TransportError as exc:
+                    if hop is not target:
+                        exc.message = f"via jump host {hop.name} to {target.name}: {exc.message}"
+                        exc.args = (exc.message,)
+                    raise
+                conns.append(conn)
+                clients.append(client)
+        except BaseException:
+            for conn in reversed(conns):
+                conn.close()
+            raise
+        return SshConnection(target, conns, clients)
+
+    def _host_key_check(self, hop: SshTarget) -> _HostKeyCheck:
+        pinned_lines = list(hop.known_host_keys)
+        if not pinned_lines and (learned := self._learned.get(_learn_key(hop))):
+            pinned_lines = [learned]
+        pinned: list[asyncssh.SSHKey] = []
+        for line in pinned_lines:
+            try:
+                pinned.append(asyncssh.import_public_key(line))
+            except (asyncssh.KeyImportError, ValueError) as exc:
+                raise TransportError(
+                    FailureKind.OTHER, f"a known host key of {where(hop)} is not valid: {exc}"
+                ) from exc
+        known: asyncssh.SSHKnownHosts | None = None
+        if not pinned and hop.known_hosts_file is not None and hop.known_hosts_file.is_file():
+            try:
+                known = asyncssh.read_known_hosts(str(hop.known_hosts_file))
+            except (OSError, ValueError) as exc:
+                raise TransportError(
+                    FailureKind.OTHER,
+                    f"cannot read known_hosts file {hop.known_hosts_file}: {exc}",
+                ) from exc
+        return _HostKeyCheck(hop, pinned, known, hop.trust_on_first_use)
+
+    def _auth_options(self, hop: SshTarget) -> dict[str, object]:
+        agent = os.environ.get("SSH_AUTH_SOCK") if hop.use_agent else None
+        for path in hop.key_files:
+            if not Path(path).is_file():
+                raise TransportError(
+                    FailureKind.AUTH, f"client key file {path} for {where(hop)} does not exist"
+                )
+        options: dict[str, object] = {}
+        if hop.key_files:
+            # Paths only: asyncssh reads the keys for this connect; tend never stores them.
+            options["client_keys"] = [str(path) for path in hop.key_files]
+            options["agent_path"] = agent
+        elif agent:
+            # Agent only (asyncssh then also tries the default ~/.ssh/id_* keys, like ssh does).
+            options["client_keys"] = []
+            options["agent_path"] = agent
+        else:
+            options["client_keys"] = None
+        options["ignore_encrypted"] = False
+        if hop.user:
+            options["username"] = hop.user
+        return options
+
+    async def _connect_hop(
+        self, hop: SshTarget, tunnel: asyncssh.SSHClientConnection | None
+    ) -> tuple[asyncssh.SSHClientConnection, _Client]:
+        check = self._host_key_check(hop)
+        options = self._auth_options(hop)
+        client = _Client(check)
+        try:
+            conn = await asyncssh.connect(
+                hop.address,
+                hop.port,
+                tunnel=tunnel if tunnel is not None else (),
+                config=None,
+                known_hosts=check.known_hosts,
+                client_factory=lambda: client,
+                connect_timeout=hop.connect_timeout,
+                login_timeout=max(hop.connect_timeout, 1.0),
+                keepalive_interval=self.keepalive_interval,
+                password_auth=False,
+                kbdint_auth=False,
+                host_based_auth=False,
+                gss_auth=False,
+                gss_kex=False,
+                agent_forwarding=False,
+                **options,
+            )
+        except Exception as exc:
+            raise _map_connect_error(exc, hop, check) from exc
+        if check.accepted is not None:
+            await self._record_new_key(hop, check.accepted, conn)
+        return conn, client
+
+    async def _record_new_key(
+        self, hop: SshTarget, line: str, conn: asyncssh.SSHClientConnection
+    ) -> None:
+        logger.warning("trusting the host key of %s on first use: %s", where(hop), line)
+        self._learned[_learn_key(hop)] = line
+        if self.on_new_host_key is None:
+            return
+        try:
+            await self.on_new_host_key(hop, line)
+        except Exception as exc:
+            conn.close()
+            self._learned.pop(_learn_key(hop), None)
+            raise TransportError(
+                FailureKind.OTHER, f"could not record the new host key of {where(hop)}: {exc}"
+            ) from exc
+
+
+def _learn_key(hop: SshTarget) -> tuple[str, str, int]:
+    return (hop.name, hop.address, hop.port)
+
+
+# --------------------------------------------------------------------------- the transport
+
+
+class SshTransport:
+    """Runs argv on one SSH target over a pooled connection (see :class:`SshPool`)."""
+
+    def __init__(
+        self,
+        pool: SshPool,
+        target: SshTarget,
+        *,
+        kill_grace: float = 2.0,
+        drain_timeout: float = 1.0,
+    ) -> None:
+        """Create the transport.
+
+        Args:
+            pool: The connection pool to use.
+            target: The host.
+            kill_grace: Seconds between the remote SIGTERM and SIGKILL on timeout.
+            drain_timeout: After the remote command exited (or was killed), how long to wait for
+                the channel to close before closing it ourselves.
+        """
+        self.pool = pool
+        self.target = target
+        self.kill_grace = kill_grace
+        self.drain_timeout = drain_timeout
+
+    async def run(self, spec: CommandSpec) -> CommandResult:
+        """Run to completion and return the result (output capped per ``spec.output_cap``).
+
+        Raises:
+            TransportError: When the host cannot run the command.
+        """
+        generator = self.stream(spec)
+        try:
+            async for item in generator:
+                if isinstance(item, CommandResult):
+                    return item
+        finally:
+            await generator.aclose()
+        raise TransportError(FailureKind.OTHER, "the command ended without a result")
+
+    async def stream(self, spec: CommandSpec) -> AsyncGenerator[OutputChunk | CommandResult, None]:
+        """Yield output chunks as they arrive, then exactly one ``CommandResult``.
+
+        Raises:
+            TransportError: When the host cannot run the command (connect, auth, host key...).
+            ValueError: On an argv that cannot be sent safely.
+        """
+        command = build_remote_command(spec)
+        if spec.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        started = time.monotonic()
+        async with self.pool.session(self.target, command) as session:
+            chan = session.chan
+            assert chan is not None
+            with contextlib.suppress(OSError):
+                if spec.stdin:
+                    chan.write(spec.stdin)
+                chan.write_eof()
+            captures: Mapping[StreamName, BoundedCapture] = {
+                "stdout": BoundedCapture(spec.output_cap),
+                "stderr": BoundedCapture(spec.output_cap),
+            }
+            timed_out = False
+            async with contextlib.aclosing(self._pump(session, started + spec.timeout)) as pump:
+                async for item in pump:
+                    if isinstance(item, OutputChunk):
+                        captures[item.stream].feed(item.data)
+                        yield item
+                    else:
+                        timed_out = True
+            if session.close_exc is not None and session.exited_at is None and not timed_out:
+                raise TransportError(
+                    FailureKind.CONNECTION_LOST,
+                    f"connection to {where(self.target)} was lost while the command was "
+                    "running; it may or may not have completed",
+                ) from session.close_exc
+            yield CommandResult(
+                exit_code=None if timed_out else session.exit_status,
+                signal=session.exit_signal,
+                stdout=captures["stdout"].summary(),
+                stderr=captures["stderr"].summary(),
+                duration=time.monotonic() - started,
+                timed_out=timed_out,
+            )
+
+    async def _pump(
+        self, session: SshSession, deadline: float
+    ) -> AsyncGenerator[OutputChunk | Literal["timed_out"], None]:
+        """Yield output until the channel closes; escalate TERM, KILL, close on timeout."""
+        stage = 0  # 0: running, 1: TERM sent, 2: KILL sent
+        stage_at = 0.0
+        while True:
+            while (item := session.pop()) is not None:
+                yield OutputChunk(stream=item[0], data=item[1])
+            if session.closed:
+                return
+            now = time.monotonic()
+            if stage == 0:
+                exited_at = session.exited_at
+                due = deadline if exited_at is None else exited_at + self.drain_timeout
+            elif stage == 1:
+                due = stage_at + self.kill_grace
+            else:
+                due = stage_at + self.drain_timeout
+            if now < due:
+                await session.wait(due - now)
+            elif stage == 0 and session.exited_at is None:
+                yield "timed_out"
+                session.send_signal("TERM")
+                stage, stage_at = 1, now
+            elif stage == 1:
+                session.send_signal("KILL")
+                stage, stage_at = 2, now
+            else:
+                # Exited (or killed) but the channel stays open: something remote still holds
+                # its output open. Stop waiting for it.
+                await session.close()
+                while (item := session.pop()) is not None:
+                    yield OutputChunk(stream=item[0], data=item[1])
+                return
