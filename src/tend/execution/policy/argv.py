@@ -1,4 +1,4 @@
-"""Validation of raw argv lists and normalisation of command names."""
+"""Argv validation, command-name normalisation and small text helpers shared by the policy."""
 
 from __future__ import annotations
 

@@ -176,7 +176,7 @@ def judge_nmcli(argv: list[str], ctx: Context) -> list[Finding]:
     obj = next((name for name in objects if ops and name.startswith(ops[0])), None)
     if not ops or obj == "monitor" or (obj is not None and len(ops) == 1):
         return read(ctx, argv, "nmcli only shows network state")
-    viewing = any(verb.startswith(ops[1]) for verb in ("status", "show", "list"))
+    viewing = len(ops) > 1 and any(verb.startswith(ops[1]) for verb in ("status", "show", "list"))
     if obj is not None and viewing and (obj != "general" or len(ops) == 2):
         return read(ctx, argv, f"nmcli {obj} {display(ops[1])} only shows network state")
     return change(ctx, argv, "nmcli changes network configuration")

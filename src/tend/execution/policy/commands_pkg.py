@@ -140,63 +140,59 @@ def judge_two_level(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"{name} {display(ops[0])} changes installed software")
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
 _TWO_LEVEL: dict[str, dict[str, frozenset[str]]] = {
     "dnf": {
-        "read": _words(
+        "read": words(
             "list info search provides whatprovides repolist repoinfo repoquery deplist "
             "check-update list-updates updateinfo version help grouplist groupinfo"
         ),
-        "history": _words("list info userinstalled"),
-        "module": _words("list info provides"),
-        "group": _words("list info summary"),
-        "values": _words(
+        "history": words("list info userinstalled"),
+        "module": words("list info provides"),
+        "group": words("list info summary"),
+        "values": words(
             "-c --config --installroot --releasever --setopt -x --exclude --enablerepo "
             "--disablerepo --repo --repoid -d --debuglevel -e --errorlevel --comment"
         ),
     },
     "zypper": {
-        "read": _words(
+        "read": words(
             "search se info if list-updates lu list-patches lp patches packages pa products pd "
             "patterns pt repos lr services ls locks ll what-provides wp patch-check pchk "
             "search-packages versioncmp vcmp targetos tos licenses ps needs-rebooting help"
         ),
-        "values": _words("--root -R --config -c --reposd-dir -D --cache-dir -C --userdata"),
+        "values": words("--root -R --config -c --reposd-dir -D --cache-dir -C --userdata"),
     },
     "apk": {
-        "read": _words("info search list policy stats version dot audit manifest verify query"),
-        "values": _words("-X --repository -p --root --arch --cache-dir --keys-dir"),
+        "read": words("info search list policy stats version dot audit manifest verify query"),
+        "values": words("-X --repository -p --root --arch --cache-dir --keys-dir"),
     },
     "snap": {
-        "read": _words(
+        "read": words(
             "list info find search version services logs changes change tasks connections "
             "interfaces known aliases get warnings model whoami routine help"
         ),
     },
     "flatpak": {
-        "read": _words(
+        "read": words(
             "list info search remotes remote-ls remote-info history ps documents permissions "
             "permission-show"
         ),
     },
     "pip": {
-        "read": _words("list show freeze check search index inspect debug help hash"),
-        "cache": _words("list dir info"),
-        "config": _words("list get debug"),
-        "values": _words("--python --log --proxy --retries --timeout --cert --cache-dir"),
+        "read": words("list show freeze check search index inspect debug help hash"),
+        "cache": words("list dir info"),
+        "config": words("list get debug"),
+        "values": words("--python --log --proxy --retries --timeout --cert --cache-dir"),
     },
     "gem": {
-        "read": _words(
+        "read": words(
             "list search info query contents dependency environment which help outdated "
             "specification"
         ),
     },
     "npm": {
-        "read": _words("ls list view info search outdated help explain why root prefix bin"),
-        "config": _words("get list"),
+        "read": words("ls list view info search outdated help explain why root prefix bin"),
+        "config": words("get list"),
     },
 }
 

@@ -166,10 +166,50 @@ def judge_hostnamectl(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, "hostnamectl changes the host name or metadata")
 
 
+def judge_ps(argv: list[str], ctx: Context) -> list[Finding]:
+    """``ps``: read, except the BSD ``e`` option, which prints every process's environment."""
+    values = words("-o -O -u -U -g -G -p -q -t -C -k --sort --format --cols --columns --width")
+    for operand in parse_args(argv[1:], values).operands:
+        if re.fullmatch(r"[A-Za-z]+", operand) and "e" in operand:
+            reason = "ps e prints the environment of processes, which may hold secrets"
+            return change(ctx, argv, reason)
+    return read(ctx, argv, "ps only lists processes")
+
+
+_CONFIG_CHECKS = {
+    "nginx": words("-t -T -v -V -h -?"),
+    "apachectl": words("-t -S -M -v -V -h configtest"),
+    "apache2ctl": words("-t -S -M -v -V -h configtest"),
+    "httpd": words("-t -S -M -v -V -h"),
+    "sshd": words("-t -T -V"),
+    "haproxy": words("-c -v -vv"),
+}
+
+
+def judge_config_check(argv: list[str], ctx: Context) -> list[Finding]:
+    """Daemons whose ``-t``-style options only check or print their configuration."""
+    name = command_name(argv[0])
+    checks = _CONFIG_CHECKS[name]
+    args = set(argv[1:])
+    if args & checks and not args & {"-s", "-k", "start", "stop", "restart", "graceful"}:
+        return read(
+            ctx,
+            argv,
+            f"{name} with {' '.join(sorted(args & checks))} only checks its configuration",
+        )
+    return change(ctx, argv, f"{name} starts or signals the daemon")
+
+
+def _changes(names: str, reason: str) -> CommandSpec:
+    return spec(names, default=CHANGE, reason=reason)
+
+
 _READ_ONLY_SYSTEM = (
-    "ps free uptime uname id whoami w who last lastb lastlog lscpu lsmem lspci lsusb lsmod lsns "
+    "free uptime uname id whoami w who last lastb lastlog lscpu lsmem lspci lsusb lsmod lsns "
     "lslocks lsipc lshw dmidecode vmstat iostat mpstat pidstat nproc top pstree pgrep pidof groups "
-    "users runlevel hostid modinfo lsinitramfs systemd-analyze systemd-cgls systemd-cgtop"
+    "users runlevel hostid modinfo lsinitramfs systemd-analyze systemd-cgls systemd-cgtop "
+    "lsb_release sensors systemd-detect-virt virt-what ipcs getenforce sestatus aa-status "
+    "apparmor_status ntpq named-checkconf named-checkzone"
 )
 
 SPECS: list[CommandSpec] = [
@@ -261,13 +301,33 @@ SPECS: list[CommandSpec] = [
     spec("service rc-service rc-status", judge_service),
     spec("getent", judge_getent),
     spec(_READ_ONLY_SYSTEM, what="system information"),
+    spec("ps", judge_ps),
+    spec(" ".join(_CONFIG_CHECKS), judge_config_check),
     spec(
-        "pkill killall renice useradd usermod userdel groupadd groupmod groupdel adduser deluser "
-        "addgroup delgroup chpasswd newusers gpasswd chsh chfn vipw vigr reboot shutdown poweroff "
-        "halt telinit init kexec insmod rmmod depmod update-rc.d rc-update iptables-restore "
-        "update-grub grub-install grub-mkconfig update-initramfs dracut systemd-run at batch "
-        "atrm wall logger",
-        default=CHANGE,
+        "chronyc",
+        what="time synchronisation",
+        read_subcommands="tracking sources sourcestats activity ntpdata serverstats clients "
+        "rtcdata smoothing selectdata authdata",
+        value_options="-h -p -f",
     ),
+    spec("fail2ban-client", what="fail2ban", read_subcommands="status ping version get"),
+    _changes("setenforce", "{name} changes the SELinux mode"),
+    _changes("pkill killall renice", "{name} signals or reprioritises running processes"),
+    _changes(
+        "useradd usermod userdel groupadd groupmod groupdel adduser deluser addgroup delgroup "
+        "chpasswd newusers gpasswd chsh chfn vipw vigr",
+        "{name} changes user accounts or passwords",
+    ),
+    _changes(
+        "reboot shutdown poweroff halt telinit init kexec", "{name} reboots or stops the host"
+    ),
+    _changes(
+        "insmod rmmod depmod update-grub grub-install grub-mkconfig update-initramfs dracut",
+        "{name} changes the kernel or the boot configuration",
+    ),
+    _changes("update-rc.d rc-update", "{name} changes which services start at boot"),
+    _changes("iptables-restore", "{name} replaces the firewall rules"),
+    _changes("at batch atrm", "{name} schedules or removes jobs"),
+    _changes("wall logger", "{name} sends messages to users or to the system log"),
     spec("atq", what="scheduled jobs"),
 ]

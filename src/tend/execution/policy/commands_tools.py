@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tend.execution.policy.argv import command_name
+import re
+
+from tend.execution.policy.argv import command_name, words
 from tend.execution.policy.knowledge import (
     CommandSpec,
     Context,
@@ -14,34 +16,29 @@ from tend.execution.policy.knowledge import (
     spec,
 )
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_DOCKER_READ = _words(
+_DOCKER_READ = words(
     "ps logs inspect images version info stats top port diff history events search help"
 )
 _DOCKER_GROUPS: dict[str, frozenset[str]] = {
-    "container": _words("ls list ps inspect logs top port diff stats"),
-    "image": _words("ls list inspect history"),
-    "network": _words("ls list inspect"),
-    "volume": _words("ls list inspect"),
-    "system": _words("df info events"),
-    "context": _words("ls list inspect show"),
-    "node": _words("ls list inspect ps"),
-    "service": _words("ls list ps inspect logs"),
-    "stack": _words("ls list ps services"),
-    "plugin": _words("ls list inspect"),
-    "secret": _words("ls list inspect"),
-    "config": _words("ls list"),
-    "manifest": _words("inspect"),
-    "buildx": _words("ls inspect du version"),
-    "builder": _words("ls inspect du"),
-    "trust": _words("inspect"),
-    "compose": _words("ps logs config ls images top port version events"),
+    "container": words("ls list ps inspect logs top port diff stats"),
+    "image": words("ls list inspect history"),
+    "network": words("ls list inspect"),
+    "volume": words("ls list inspect"),
+    "system": words("df info events"),
+    "context": words("ls list inspect show"),
+    "node": words("ls list inspect ps"),
+    "service": words("ls list ps inspect logs"),
+    "stack": words("ls list ps services"),
+    "plugin": words("ls list inspect"),
+    "secret": words("ls list inspect"),
+    "config": words("ls list"),
+    "manifest": words("inspect"),
+    "buildx": words("ls inspect du version"),
+    "builder": words("ls inspect du"),
+    "trust": words("inspect"),
+    "compose": words("ps logs config ls images top port version events"),
 }
-_DOCKER_VALUES = _words(
+_DOCKER_VALUES = words(
     "-H --host --config -c --context -l --log-level --tlscacert --tlscert --tlskey -f --file "
     "-p --project-name --profile --project-directory --env-file --ansi --progress --parallel"
 )
@@ -62,35 +59,35 @@ def judge_docker(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"{name} {shown} changes containers or images")
 
 
-_GIT_READ = _words(
+_GIT_READ = words(
     "status log show diff blame ls-files ls-tree ls-remote rev-parse rev-list describe shortlog "
     "cat-file grep version help show-ref show-branch whatchanged count-objects check-ignore "
     "check-attr name-rev merge-base var for-each-ref verify-commit verify-tag annotate"
 )
 _GIT_LISTING = {
-    "branch": _words(
+    "branch": words(
         "-a --all -r --remotes -l --list -v -vv --verbose --merged --no-merged "
         "--contains --no-contains --show-current --sort --format --color "
         "--no-color --points-at -q --column --no-column"
     ),
-    "tag": _words(
+    "tag": words(
         "-l --list -n --sort --format --contains --no-contains --merged --no-merged "
         "--points-at --column --color"
     ),
-    "remote": _words("-v --verbose"),
-    "config": _words(
+    "remote": words("-v --verbose"),
+    "config": words(
         "--get --get-all --get-regexp --list -l --show-origin --show-scope "
         "--name-only --global --system --local --worktree -z --null --type "
         "--includes --default"
     ),
 }
 _GIT_NESTED_READ = {
-    "stash": _words("list show"),
-    "remote": _words("show get-url"),
-    "worktree": _words("list"),
-    "submodule": _words("status summary"),
-    "notes": _words("list show"),
-    "reflog": _words("show"),
+    "stash": words("list show"),
+    "remote": words("show get-url"),
+    "worktree": words("list"),
+    "submodule": words("status summary"),
+    "notes": words("list show"),
+    "reflog": words("show"),
 }
 _GIT_BARE_READ = frozenset({"submodule", "notes", "reflog"})
 
@@ -104,6 +101,8 @@ def judge_git(argv: list[str], ctx: Context) -> list[Finding]:
     )
     if parsed.has("-c", "--config-env", "--exec-path"):
         return change(ctx, argv, "git -c can configure commands for git to run")
+    if any(arg.startswith(("--output", "--ext-diff", "--textconv")) for arg in argv[1:]):
+        return change(ctx, argv, "git --output/--ext-diff writes files or runs programs")
     if not parsed.operands:
         return read(ctx, argv, "git without a subcommand only prints help")
     sub, rest = parsed.operands[0], parsed.operands[1:]
@@ -124,13 +123,13 @@ def judge_git(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"git {display(sub)} changes a repository or talks to a remote")
 
 
-_KUBECTL_READ = _words(
+_KUBECTL_READ = words(
     "get describe logs top explain api-resources api-versions version cluster-info events diff"
 )
 _KUBECTL_NESTED = {
-    "auth": _words("can-i whoami"),
-    "config": _words("view get-contexts current-context get-clusters get-users"),
-    "rollout": _words("status history"),
+    "auth": words("can-i whoami"),
+    "config": words("view get-contexts current-context get-clusters get-users"),
+    "rollout": words("status history"),
 }
 
 
@@ -163,7 +162,8 @@ def judge_kubectl(argv: list[str], ctx: Context) -> list[Finding]:
     ops = parsed.operands
     if not ops:
         return read(ctx, argv, "kubectl without a subcommand only prints help")
-    if any(op.split("/")[0].split(".")[0] in {"secret", "secrets"} for op in ops[1:]):
+    kinds = {part.split(".")[0].lower() for op in ops[1:] for part in re.split(r"[,/]", op)}
+    if kinds & {"secret", "secrets"}:
         return change(ctx, argv, f"kubectl {display(ops[0])} of secrets exposes credentials")
     if parsed.has("--raw") and ops[0] == "config":
         return change(ctx, argv, "kubectl config view --raw prints credentials")
@@ -174,11 +174,11 @@ def judge_kubectl(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"kubectl {display(ops[0])} changes cluster state")
 
 
-_OPENSSL_READ = _words(
+_OPENSSL_READ = words(
     "x509 req crl verify version s_client ciphers list dgst asn1parse errstr "
     "help crl2pkcs7 pkcs7 sess_id ocsp storeutl"
 )
-_OPENSSL_WRITES = _words(
+_OPENSSL_WRITES = words(
     "-out -keyout -new -newkey -genkey -signkey -CAkey -CAcreateserial -CAserial -req -x509 "
     "-writerand -sess_out -msgfile -keylogfile -key -passin -passout"
 )

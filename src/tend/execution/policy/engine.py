@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from tend.execution.policy.argv import UNKNOWN, command_name, validate_argv
 from tend.execution.policy.knowledge import CHANGE, Context, Finding, display, judge_generic
 from tend.execution.policy.model import PolicyDecision, Risk, max_risk
+from tend.execution.policy.paths import SYSTEM_BIN_DIRS, normalise
 from tend.execution.policy.registry import lookup
 from tend.execution.policy.rules import Adjustment, PolicyRules, adjust
 from tend.execution.policy.shells import judge_shell_string, too_deep
@@ -31,6 +32,8 @@ def judge_argv(argv: list[str], ctx: Context) -> list[Finding]:
     deep = too_deep(ctx)
     if deep is not None:
         return deep
+    if not argv[0]:
+        return [ctx.verdict(CHANGE, "the command to run has an empty name", None, command='""')]
     if UNKNOWN in argv[0]:
         reason = "the command to run is only known at run time, so it cannot be judged"
         return [ctx.verdict(CHANGE, reason, None, command=argv[0])]
@@ -42,6 +45,14 @@ def judge_argv(argv: list[str], ctx: Context) -> list[Finding]:
         findings = command.judge(argv, ctx)
     else:
         findings = judge_generic(command, argv, ctx)
+    if "/" in argv[0]:
+        program = normalise(argv[0])
+        if "/" not in program or (program.rpartition("/")[0] or "/") not in SYSTEM_BIN_DIRS:
+            reason = (
+                f"{display(argv[0])} is outside the system program directories, "
+                f"so it may not be the real {display(name)}"
+            )
+            findings.append(ctx.verdict(CHANGE, reason, argv))
     if command is None or command.check_secrets:
         allow_devices = command is not None and command.raw_devices_ok
         secret = ctx.secret(argv[1:], allow_devices=allow_devices)
@@ -117,9 +128,10 @@ def evaluate(
             characters or exceeds 64 KiB. Nothing else is ever raised.
     """
     args = validate_argv(argv)
+    tags = {host_tags} if isinstance(host_tags, str) else host_tags
     try:
         findings = judge_argv(args, _root_context())
-        return _decide(findings, rules, role, host_tags)
+        return _decide(findings, rules, role, tags)
     except Exception:
         logger.exception("policy evaluation failed for %r", args[:1])
         return PolicyDecision(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from tend.execution.policy.argv import UNKNOWN, command_name, is_pattern
+from tend.execution.policy.argv import UNKNOWN, command_name
 from tend.execution.policy.model import Risk
 from tend.execution.policy.paths import (
     may_hold_secrets,
@@ -135,10 +135,6 @@ class Context:
     def secret_tree(self, directory: str) -> bool:
         """Whether reading ``directory`` recursively may read secrets."""
         return any(may_hold_secrets(path, globbing=self.in_shell) for path in self.paths(directory))
-
-    def is_pattern(self, text: str) -> bool:
-        """Whether ``text`` holds run-time text or (in shell context) a glob."""
-        return is_pattern(text, globbing=self.in_shell)
 
 
 Judge = Callable[[list[str], Context], list[Finding]]

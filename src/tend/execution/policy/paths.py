@@ -10,16 +10,17 @@ shell context ``*``, ``?``, ``[...]`` and ``{a,b}`` are globs. A pattern is judg
 
 from __future__ import annotations
 
-import posixpath
 import re
-from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from tend.execution.policy.argv import UNKNOWN, is_pattern, split_words, to_fnmatch, words
 from tend.execution.policy.devices import device_kind
 
 HOME = "/root"
-_PROC_ROOT = re.compile(r"/proc/[^/]+/root(?=/|$)")
+SYSTEM_BIN_DIRS = frozenset(
+    ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/snap/bin"]
+)
+_PROC_LINK = re.compile(r"[^/]+(?:/task/[^/]+)?/(?:root|cwd)")
 
 
 def expand_home(path: str) -> str:
@@ -46,11 +47,34 @@ def normalise(path: str, cwd: str | None = None) -> str:
     text = expand_home(path)
     if cwd is not None and not text.startswith("/"):
         text = f"{cwd}/{text}"
-    text = posixpath.normpath(re.sub(r"/+", "/", text))
-    # /proc/PID/root is the root directory as that process sees it: /proc/1/root/etc is /etc.
-    while (match := _PROC_ROOT.match(text)) is not None:
-        text = posixpath.normpath("/" + text[match.end() :])
-    return text
+    return _resolve(text)
+
+
+def _resolve(path: str) -> str:
+    """Collapse ``//``, ``.`` and ``..`` like the kernel does for ``/proc`` magic links.
+
+    ``/proc/PID/root`` is the root directory as that process sees it (``/proc/1/root/etc`` is
+    ``/etc`` and ``..`` stops there); ``/proc/PID/cwd`` is a directory known only at run time.
+    """
+    absolute = path.startswith("/")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in {"", "."}:
+            continue
+        if part == "..":
+            if parts and parts[-1] not in {"..", UNKNOWN}:
+                parts.pop()
+            elif not absolute and parts[-1:] != [UNKNOWN]:
+                parts.append("..")
+            continue
+        parts.append(part)
+        if absolute and parts[0] == "proc" and _PROC_LINK.fullmatch("/".join(parts[1:])):
+            parts = [] if parts[-1] == "root" else [UNKNOWN]
+            absolute = parts == []
+    text = "/".join(parts)
+    if absolute:
+        return "/" + text
+    return text or "."
 
 
 def path_candidates(token: str) -> list[str]:
@@ -83,7 +107,7 @@ _ABSOLUTE_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"/etc/sudoers|/etc/sudoers\.d(?:/.*)?", "the sudo policy"),
         (r"/etc/ssh/ssh_host_[^/]*_key", "an SSH host private key"),
         (r"/proc/[^/]+(?:/task/[^/]+)?/(?:environ|mem)|/proc/kcore", "process memory or environ"),
-        (r"/proc/[^/]+(?:/task/[^/]+)?/(?:cwd|fd|map_files)/.+", "another process's open files"),
+        (r"/proc/[^/]+(?:/task/[^/]+)?/(?:fd|map_files)/.+", "another process's open files"),
         (r"/etc/(?:ssl|pki/tls|pki/CA)/private(?:/.*)?", "TLS private keys"),
         (r"/etc/wireguard(?:/.*)?", "WireGuard keys"),
         (r"/etc/kubernetes/(?:admin\.conf|pki(?:/.*)?)", "Kubernetes credentials"),
@@ -208,7 +232,7 @@ def secret_kind(path: str, *, globbing: bool = False, allow_devices: bool = Fals
     if exact is not None or not is_pattern(path, globbing=globbing):
         return exact
     pattern = to_fnmatch(path, globbing=globbing)
-    absolute = pattern if pattern.startswith("/") else "*/" + pattern
+    absolute = pattern if pattern.startswith(("/", "*")) else "*/" + pattern
     for exemplar in _ABS_EXEMPLARS:
         if fnmatchcase(exemplar, absolute):
             kind = device_kind(exemplar)
@@ -295,17 +319,9 @@ def protected_tree(path: str, *, globbing: bool = False) -> str | None:
             return f"everything in {parent}"
     if re.fullmatch(r"\.\.(?:/\.\.)*", path):
         return "a parent directory that may be /"
-    if is_pattern(path, globbing=globbing) and path.startswith(("/", UNKNOWN)):
+    if is_pattern(path, globbing=globbing) and path.startswith(("/", UNKNOWN, "{")):
         pattern = to_fnmatch(path, globbing=globbing)
         for target in _WIDE_TARGETS:
             if fnmatchcase(target, pattern):
                 return f"a path that may expand to {target}"
-    return None
-
-
-def any_of(paths: Iterable[str | None]) -> str | None:
-    """Return the first non-``None`` value of ``paths``."""
-    for path in paths:
-        if path is not None:
-            return path
     return None

@@ -1,8 +1,9 @@
 """Shells and interpreters: ``sh -c STRING`` is parsed and every command in it is judged.
 
 Interpreters (``python``, ``perl``, ``awk`` ...) run code that cannot be judged, so they are a
-change; so is a shell running a script file or an interactive shell. Shell builtins that
-evaluate strings (``eval``, ``source``, ``trap`` ...) are a change too.
+change; so is a shell running a script file or an interactive shell. Builtins that evaluate
+code (``eval``, ``trap``, ``source`` ...) are at least a change; the strings given to ``eval``
+and ``trap`` are judged as shell code too.
 """
 
 from __future__ import annotations
@@ -201,6 +202,18 @@ def judge_cd(argv: list[str], ctx: Context) -> list[Finding]:
     return read(ctx, argv, f"{command_name(argv[0])} only changes the working directory")
 
 
+def judge_eval(argv: list[str], ctx: Context) -> list[Finding]:
+    """``eval ARGS``: the joined arguments are judged as shell code, and it is at least change."""
+    name = command_name(argv[0])
+    if name == "trap":
+        if len(argv) < 3 or argv[1] in {"-l", "-p", "-", ""}:
+            return read(ctx, argv, "trap without an action only lists or resets traps")
+        inner = ctx.run_shell(argv[1], name)
+        return [*inner, ctx.floor(name, "trap runs code when a signal arrives", argv, inner)]
+    inner = ctx.run_shell(" ".join(argv[1:]), name)
+    return [*inner, ctx.floor(name, "eval runs a string as shell code", argv, inner)]
+
+
 def judge_export(argv: list[str], ctx: Context) -> list[Finding]:
     """``export``/``declare``/``local``...: harmless unless they set a risky variable."""
     for arg in argv[1:]:
@@ -226,8 +239,9 @@ SPECS: list[CommandSpec] = [
         "times let unset dirs history",
         what="shell state",
     ),
+    spec("eval trap", judge_eval, check_secrets=False),
     spec(
-        "eval source . alias unalias trap enable fc mapfile readarray bind complete coproc",
+        "source . alias unalias enable fc mapfile readarray bind complete coproc",
         default=CHANGE,
         reason="{name} evaluates code or changes how commands are interpreted",
     ),

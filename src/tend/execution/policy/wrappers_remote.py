@@ -111,6 +111,16 @@ SPECS: list[CommandSpec] = [
     ),
     _floored("unshare", "unshare runs {cmd} in new namespaces", "--propagation", 0),
     _floored(
+        "systemd-run",
+        "systemd-run runs {cmd} as a transient service",
+        "-u --unit -p --property --description --slice -E --setenv --uid --gid --nice "
+        "--working-directory -H --host -M --machine --on-active --on-boot --on-startup "
+        "--on-unit-active --on-unit-inactive --on-calendar --timer-property --path-property "
+        "--socket-property --service-type",
+        0,
+        empty="systemd-run without a command is malformed",
+    ),
+    _floored(
         "strace",
         "strace runs {cmd} and can read its memory",
         "-e -o -p -s -u -E -P -I -b -a -O -S -X",
