@@ -226,15 +226,17 @@ async def running(app: FastAPI) -> AsyncIterator[str]:
         await manager.__aexit__(None, None, None)
 
 
-@pytest.fixture
-async def harness(settings: Settings) -> AsyncIterator[Harness]:
-    """A started app on a fresh database, with the first admin's password read from the banner."""
+@contextlib.asynccontextmanager
+async def start_harness(settings: Settings) -> AsyncIterator[Harness]:
+    """Start an app on ``settings`` with a client; the admin password comes from the banner."""
     app = create_app(settings)
     async with running(app) as banner:
         match = _PASSWORD_LINE.search(banner)
         assert match, f"first start printed no admin password: {banner!r}"
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tend.test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://tend.test", timeout=120
+        ) as client:
             yield Harness(
                 app=app,
                 client=client,
@@ -242,6 +244,13 @@ async def harness(settings: Settings) -> AsyncIterator[Harness]:
                 admin_password=match.group(1),
                 banner=banner,
             )
+
+
+@pytest.fixture
+async def harness(settings: Settings) -> AsyncIterator[Harness]:
+    """A started app on a fresh database of the backend under test."""
+    async with start_harness(settings) as started:
+        yield started
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "json", "text"] 
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("alembic", "httpx", "httpcore"):
+    for noisy in ("alembic", "httpx", "httpcore", "asyncssh"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     # uvicorn's own access log is replaced by tend's, which carries the request id.
     logging.getLogger("uvicorn.access").disabled = True

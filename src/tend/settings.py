@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     ssh_max_channels_per_host: int = Field(default=8, ge=1, le=64)
     ssh_idle_timeout: float = Field(default=300.0, gt=0)
     ssh_keepalive_interval: float = Field(default=15.0, gt=0)
+    ssh_remote_timeout: bool = Field(
+        default=True, description="also enforce timeouts on the remote host with coreutils timeout"
+    )
 
     url: str = "http://127.0.0.1:8000"
     token: SecretStr | None = None

@@ -197,7 +197,8 @@ async def test_ssh_fields_are_validated(harness: Harness) -> None:
         "proxy_jump": "ops@bastion:2222,gw",
         "trust_on_first_use": True,
         "host_key": (
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl comment"
+            "ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl comment"
         ),
     }
     created = await harness.client.post("/api/v1/hosts", json=good, headers=admin)

@@ -72,6 +72,7 @@ def build_execution(settings: Settings, database: Database, secret_key: str) -> 
         idle_timeout=settings.ssh_idle_timeout,
         keepalive_interval=settings.ssh_keepalive_interval,
         on_new_host_key=pin_host_key,
+        remote_timeout=settings.ssh_remote_timeout,
     )
     transports = Transports(settings, pool, LocalTransport(limits))
     return ExecutionService(

@@ -75,6 +75,7 @@ class SshPool:
         idle_timeout: float = 300.0,
         keepalive_interval: float = 15.0,
         on_new_host_key: NewHostKey | None = None,
+        remote_timeout: bool = True,
     ) -> None:
         """Create an empty pool (nothing connects until first use).
 
@@ -84,12 +85,14 @@ class SshPool:
             idle_timeout: Seconds after which an unused connection is closed.
             keepalive_interval: Seconds between SSH keepalives.
             on_new_host_key: Awaited once when trust-on-first-use accepts a host key.
+            remote_timeout: Transports also enforce timeouts remotely with coreutils ``timeout``.
         """
         if max_connections < 1 or max_channels_per_host < 1:
             raise ValueError("pool bounds must be at least 1")
         self.max_connections = max_connections
         self.max_channels_per_host = max_channels_per_host
         self.idle_timeout = idle_timeout
+        self.remote_timeout = remote_timeout
         self.connector = SshConnector(
             keepalive_interval=keepalive_interval, on_new_host_key=on_new_host_key
         )
@@ -106,7 +109,7 @@ class SshPool:
 
     def transport(self, target: SshTarget) -> SshTransport:
         """A transport running commands on ``target`` through this pool."""
-        return SshTransport(self, target)
+        return SshTransport(self, target, remote_timeout=self.remote_timeout)
 
     def stats(self) -> PoolStats:
         """Counts of connections and channels right now."""

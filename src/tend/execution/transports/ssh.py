@@ -48,12 +48,15 @@ _CLOSE_WAIT = 0.5
 # --------------------------------------------------------------------------- the command line
 
 
-def build_remote_command(spec: CommandSpec) -> str:
+def build_remote_command(spec: CommandSpec, *, remote_deadline: float | None = None) -> str:
     """The exact string sent in the SSH ``exec`` request for ``spec``.
 
     It is ``shlex.join(argv)``. When the spec asks for a working directory or extra environment,
     argv is prefixed with ``env [-C DIR] -- NAME=VALUE...`` (GNU coreutils ``env``) and still
     joined with ``shlex.join`` — no other string building is ever done.
+
+    With ``remote_deadline`` the command runs under coreutils ``timeout`` on the remote host, so
+    it dies there even when sshd refuses to deliver signals (it does for root sessions).
 
     Raises:
         ValueError: On an empty argv, an element containing NUL or a newline, or a bad
@@ -76,8 +79,11 @@ def build_remote_command(spec: CommandSpec) -> str:
             raise ValueError(f"environment variable {name} must not contain a newline over SSH")
     if spec.cwd is not None and ("\x00" in spec.cwd or "\n" in spec.cwd or "\r" in spec.cwd):
         raise ValueError("cwd must not contain NUL, CR or newline")
+    deadline: list[str] = []
+    if remote_deadline is not None:
+        deadline = ["timeout", "--kill-after=2", f"{remote_deadline:.3f}"]
     if spec.cwd is None and not env:
-        return shlex.join(argv)
+        return shlex.join(deadline + argv)
     if "=" in argv[0]:
         raise ValueError("argv[0] must not contain '=' when env or cwd is set over SSH")
     prefix = ["env"]
@@ -85,7 +91,7 @@ def build_remote_command(spec: CommandSpec) -> str:
         prefix += ["-C", spec.cwd]
     prefix.append("--")
     prefix += [f"{name}={value}" for name, value in env.items()]
-    return shlex.join(prefix + argv)
+    return shlex.join(deadline + prefix + argv)
 
 
 # --------------------------------------------------------------------------- host keys
@@ -436,7 +442,9 @@ class SshConnector:
                     conn, client = await self._connect_hop(hop, tunnel)
                 except TransportError as exc:
                     if hop is not target:
-                        exc.message = f"via jump host {hop.name} to {target.name}: {exc.message}"
+                        exc.message = (
+                            f"jump host {hop.name} (on the way to {target.name}): {exc.message}"
+                        )
                         exc.args = (exc.message,)
                     raise
                 conns.append(conn)
@@ -558,6 +566,7 @@ class SshTransport:
         *,
         kill_grace: float = 2.0,
         drain_timeout: float = 1.0,
+        remote_timeout: bool = True,
     ) -> None:
         """Create the transport.
 
@@ -567,11 +576,14 @@ class SshTransport:
             kill_grace: Seconds between the remote SIGTERM and SIGKILL on timeout.
             drain_timeout: After the remote command exited (or was killed), how long to wait for
                 the channel to close before closing it ourselves.
+            remote_timeout: Also enforce the timeout on the remote host with coreutils
+                ``timeout`` (needs it there; sshd does not deliver signals to root sessions).
         """
         self.pool = pool
         self.target = target
         self.kill_grace = kill_grace
         self.drain_timeout = drain_timeout
+        self.remote_timeout = remote_timeout
 
     async def run(self, spec: CommandSpec) -> CommandResult:
         """Run to completion and return the result (output capped per ``spec.output_cap``).
@@ -595,7 +607,9 @@ class SshTransport:
             TransportError: When the host cannot run the command (connect, auth, host key...).
             ValueError: On an argv that cannot be sent safely.
         """
-        command = build_remote_command(spec)
+        # The remote deadline fires just after ours, as a backstop for when signals are refused.
+        deadline = spec.timeout + self.kill_grace + 1.0 if self.remote_timeout else None
+        command = build_remote_command(spec, remote_deadline=deadline)
         if spec.timeout <= 0:
             raise ValueError("timeout must be positive")
         started = time.monotonic()
