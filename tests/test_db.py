@@ -126,3 +126,35 @@ async def test_pool_follows_settings(settings: Settings, backend: str) -> None:
             assert pool.size() != 3  # type: ignore[attr-defined]
     finally:
         await db.dispose()
+
+
+async def test_upgrades_keep_existing_rows(database: Database) -> None:
+    """Data written at an older revision survives later migrations (tags included)."""
+    await upgrade_database(database, "0002")
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO hosts (name, address, port, transport, created_at, updated_at) "
+                "VALUES ('old', '10.0.0.3', 22, 'ssh', :now, :now)"
+            ),
+            {"now": datetime(2026, 1, 1, tzinfo=UTC)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO host_tags (host_id, tag) "
+                "SELECT id, 'legacy' FROM hosts WHERE name = 'old'"
+            )
+        )
+    await upgrade_database(database)
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT h.name, t.tag FROM hosts h JOIN host_tags t ON t.host_id = h.id "
+                "ORDER BY h.name"
+            )
+        )
+        tags = {str(row[0]): str(row[1]) for row in rows}
+    assert tags == {"local": "local", "old": "legacy"}
+    if database.engine.dialect.name == "sqlite":
+        async with database.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one() == 1

@@ -56,13 +56,31 @@ async def upgrade_database(database: Database, revision: str = "head") -> str | 
     Returns:
         The revision the database is at afterwards.
     """
-    async with database.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
-            )
-        await conn.run_sync(_upgrade, revision)
-        return await conn.run_sync(_current)
+    async with database.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite batch migrations rebuild tables; with foreign keys on, dropping the old
+            # table would cascade-delete dependent rows. The pragma only works outside a
+            # transaction, and is restored before the connection returns to the pool.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                await conn.run_sync(_upgrade, revision)
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first()
+                    if broken is not None:
+                        msg = f"migration left a dangling foreign key: {tuple(broken)}"
+                        raise RuntimeError(msg)
+                return await conn.run_sync(_current)
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def current_revision(database: Database) -> str | None:

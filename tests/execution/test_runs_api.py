@@ -284,3 +284,16 @@ async def test_audit_filters(harness: Harness) -> None:
     assert bad.status_code == 422
     viewer = await harness.role_headers(Role.VIEWER)
     assert (await harness.client.get("/api/v1/audit", headers=viewer)).status_code == 403
+
+
+async def test_tend_protects_its_own_data_on_the_local_host(harness: Harness) -> None:
+    admin = await harness.role_headers(Role.ADMIN)
+    data_dir = harness.context.settings.data_dir.resolve()
+    for argv in (
+        ["cat", f"{data_dir}/secret_key"],
+        ["sh", "-c", f"echo x > {data_dir}/policy.yaml"],
+        ["sqlite3", f"{data_dir}/tend.db", "DELETE FROM audit_log"],
+    ):
+        response = await run(harness, admin, argv)
+        assert response.status_code == 403, argv
+        assert response.json()["detail"]["reason"].startswith("the command names")

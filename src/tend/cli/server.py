@@ -13,6 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from tend.cli.errors import CliError
 from tend.cli.output import out
 from tend.db import Database
+from tend.execution.build import load_policy
+from tend.execution.policy import PolicyRulesError
 from tend.log import configure_logging
 from tend.migrate import upgrade_database
 from tend.settings import Settings
@@ -32,6 +34,10 @@ def serve(
     """Run the tend server (migrates the database and creates the first admin on first start)."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        load_policy(settings)  # refuse to start on a bad policy file, with one clear line
+    except (PolicyRulesError, OSError) as exc:
+        raise CliError(f"policy file: {exc}") from exc
     uvicorn.run(
         "tend.app:create_app",
         factory=True,

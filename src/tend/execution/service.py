@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tend.auth.models import Role
 from tend.db import Database
@@ -136,6 +137,31 @@ class ExecutionService:
 
     # -- policy -----------------------------------------------------------------------------
 
+    def _protected_paths(self) -> list[str]:
+        paths = [self.settings.data_dir.expanduser().resolve()]
+        policy = self.settings.effective_policy_file()
+        if policy is not None:
+            paths.append(policy.resolve())
+        names = {str(p) for p in paths}
+        home = str(Path.home())
+        names |= {"~" + name.removeprefix(home) for name in names if name.startswith(home + "/")}
+        return sorted(names)
+
+    def _touches_tend(self, argv: Sequence[str], host: HostSnapshot) -> PolicyDecision | None:
+        """Refuse, on the machine tend runs on, any argv naming tend's own data or policy."""
+        if host.transport != "local":
+            return None
+        for path in self._protected_paths():
+            if any(path in arg for arg in argv):
+                return PolicyDecision(
+                    risk=Risk.FORBIDDEN,
+                    reason=f"the command names {path}, where tend keeps its policy, audit and keys",
+                    command=Path(argv[0]).name,
+                    wrappers=[],
+                    rule="tend-self-protection",
+                )
+        return None
+
     def judge(self, argv: Sequence[str], role: Role, hosts: Sequence[HostSnapshot]) -> Verdict:
         """Evaluate the policy for every host (tags differ per host); the riskiest wins.
 
@@ -152,7 +178,9 @@ class ExecutionService:
             return Verdict(evaluate(argv, role=role.value, rules=self.rules), None, four_eyes)
         worst: Verdict | None = None
         for host in hosts:
-            decision = evaluate(argv, role=role.value, host_tags=host.tags, rules=self.rules)
+            decision = self._touches_tend(argv, host) or evaluate(
+                argv, role=role.value, host_tags=host.tags, rules=self.rules
+            )
             if worst is None or decision.risk > worst.decision.risk:
                 worst = Verdict(decision, host.name, four_eyes)
         assert worst is not None
