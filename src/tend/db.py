@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, ORMExecuteState, Session, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -122,6 +122,24 @@ def build_engine(settings: Settings, url: str | None = None, **overrides: Any) -
     return engine
 
 
+_WROTE = "tend_wrote"
+
+
+class TendSession(Session):
+    """The ORM session tend uses; it remembers whether its unit of work wrote anything."""
+
+
+@event.listens_for(TendSession, "after_flush")
+def _mark_wrote(session: Session, _context: object) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(TendSession, "do_orm_execute")
+def _mark_executed_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.info[_WROTE] = True
+
+
 class Database:
     """An engine with its session factory; built in the app lifespan, disposed at shutdown."""
 
@@ -132,7 +150,11 @@ class Database:
             engine: The async engine.
         """
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        # TendSession remembers whether a unit of work wrote anything (a flush, or an UPDATE,
+        # INSERT or DELETE statement), so read-only requests skip the COMMIT round trip.
+        self.sessions = async_sessionmaker(
+            engine, expire_on_commit=False, autoflush=False, sync_session_class=TendSession
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Database:
@@ -157,7 +179,10 @@ class Database:
         async with self.sessions() as session:
             try:
                 yield session
-                await session.commit()
+                if session.info.get(_WROTE) or session.new or session.dirty or session.deleted:
+                    await session.commit()
+                # A unit of work that only read ends without COMMIT: closing the session returns
+                # the connection, and the pool's reset-on-return rolls the read transaction back.
             except BaseException:
                 await session.rollback()
                 raise
