@@ -196,6 +196,22 @@ async def _decide(
         return approval
 
 
+async def _audit_decision(
+    service: ExecutionService, caller: Caller, approval: Approval, event: str, note: str | None
+) -> None:
+    await service.audit.append(
+        AuditEntry(
+            event=event,
+            actor=caller.username,
+            actor_role=caller.role.value,
+            argv=approval.argv,
+            risk=approval.risk,
+            detail=note,
+            approval_id=approval.id,
+        )
+    )
+
+
 async def deny(
     service: ExecutionService, caller: Caller, approval_id: str, note: str | None
 ) -> ApprovalOutcome:
@@ -206,17 +222,7 @@ async def deny(
         Conflict: Already decided or expired.
     """
     approval = await _decide(service, caller, approval_id, "denied", note)
-    await service.audit.append(
-        AuditEntry(
-            event="approval_denied",
-            actor=caller.username,
-            actor_role=caller.role.value,
-            argv=approval.argv,
-            risk=approval.risk,
-            detail=note,
-            approval_id=approval.id,
-        )
-    )
+    await _audit_decision(service, caller, approval, "approval_denied", note)
     return ApprovalOutcome(approval=ApprovalPublic.model_validate(approval))
 
 
@@ -233,17 +239,7 @@ async def approve(
         Forbidden: Four-eyes rule, or the caller is a viewer.
     """
     approval = await _decide(service, caller, approval_id, "approved", note)
-    await service.audit.append(
-        AuditEntry(
-            event="approval_granted",
-            actor=caller.username,
-            actor_role=caller.role.value,
-            argv=approval.argv,
-            risk=approval.risk,
-            detail=note,
-            approval_id=approval.id,
-        )
-    )
+    await _audit_decision(service, caller, approval, "approval_granted", note)
     async with service.database.session() as session:
         found = await hosts_by_name(session, approval.hosts)
     hosts = [found[name] for name in approval.hosts if name in found]

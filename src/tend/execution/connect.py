@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from tend.execution.targets import HostSnapshot
@@ -81,19 +82,7 @@ class Transports:
             known = (inventory or {}).get(name)
             if known is not None and known.name != host.name:
                 base = self._direct_target(known)
-                jumps.append(
-                    SshTarget(
-                        name=base.name,
-                        address=base.address,
-                        port=port or base.port,
-                        user=user or base.user,
-                        key_files=base.key_files,
-                        known_host_keys=base.known_host_keys,
-                        known_hosts_file=base.known_hosts_file,
-                        trust_on_first_use=base.trust_on_first_use,
-                        connect_timeout=base.connect_timeout,
-                    )
-                )
+                jumps.append(replace(base, port=port or base.port, user=user or base.user))
             else:
                 jumps.append(
                     SshTarget(
@@ -106,19 +95,7 @@ class Transports:
                         connect_timeout=self._settings.ssh_connect_timeout,
                     )
                 )
-        direct = self._direct_target(host)
-        return SshTarget(
-            name=direct.name,
-            address=direct.address,
-            port=direct.port,
-            user=direct.user,
-            key_files=direct.key_files,
-            known_host_keys=direct.known_host_keys,
-            known_hosts_file=direct.known_hosts_file,
-            trust_on_first_use=direct.trust_on_first_use,
-            jump=tuple(jumps),
-            connect_timeout=direct.connect_timeout,
-        )
+        return replace(self._direct_target(host), jump=tuple(jumps))
 
     def _direct_target(self, host: HostSnapshot) -> SshTarget:
         return SshTarget(

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tend.auth.models import Role
 from tend.db import Database
@@ -307,22 +308,22 @@ class ExecutionService:
             Per-host results in completion order.
         """
         run = run_id or uuid.uuid4().hex
-        risk = verdict.decision.risk.value
+
+        def entry(event: str, host: HostSnapshot, **fields: Any) -> AuditEntry:
+            return AuditEntry(
+                event=event,
+                actor=caller.username,
+                actor_role=caller.role.value,
+                host=host.name,
+                argv=argv,
+                risk=verdict.decision.risk.value,
+                approval_id=approval_id,
+                run_id=run,
+                **fields,
+            )
+
         await self.audit.append_many(
-            [
-                AuditEntry(
-                    event="run_intent",
-                    actor=caller.username,
-                    actor_role=caller.role.value,
-                    host=host.name,
-                    argv=argv,
-                    risk=risk,
-                    detail=verdict.decision.reason,
-                    approval_id=approval_id,
-                    run_id=run,
-                )
-                for host in hosts
-            ]
+            [entry("run_intent", host, detail=verdict.decision.reason) for host in hosts]
         )
         async with self.database.session() as session:
             inventory = await hosts_by_name(session, self._jump_names(hosts))
@@ -331,16 +332,10 @@ class ExecutionService:
             outcome = await self._run_on_host(host, argv, per_host_timeout, inventory)
             result = outcome.result
             await self.audit.append(
-                AuditEntry(
-                    event="run_result",
-                    actor=caller.username,
-                    actor_role=caller.role.value,
-                    host=host.name,
-                    argv=argv,
-                    risk=risk,
+                entry(
+                    "run_result",
+                    host,
                     detail=result.error,
-                    approval_id=approval_id,
-                    run_id=run,
                     exit_code=result.exit_code,
                     signal=result.signal,
                     duration=result.duration,
