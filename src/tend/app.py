@@ -16,6 +16,8 @@ from tend.errors import ErrorBody, install_error_handlers
 from tend.execution.router import router as execution_router
 from tend.health import router as health_router
 from tend.hosts.router import router as hosts_router
+from tend.jobs.router import router as jobs_router
+from tend.jobs.runtime import run_jobs
 from tend.log import configure_logging
 from tend.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from tend.settings import Settings
@@ -43,7 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if password is not None:
             announce_admin_password(password)
         app.state.context = context
-        yield
+        async with run_jobs(context):
+            yield
     finally:
         if context is not None:
             await close_context(context)
@@ -64,6 +67,7 @@ def api_router() -> APIRouter:
     router.include_router(auth_router)
     router.include_router(hosts_router)
     router.include_router(execution_router)
+    router.include_router(jobs_router)
     return router
 
 

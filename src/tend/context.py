@@ -14,6 +14,8 @@ from tend.auth.throttle import LoginThrottle
 from tend.db import Database
 from tend.execution.build import build_execution
 from tend.execution.service import ExecutionService
+from tend.jobs.bus import EventBus
+from tend.jobs.service import JobService
 from tend.settings import Settings
 
 
@@ -27,6 +29,7 @@ class AppContext:
     access_tokens: AccessTokens
     login_throttle: LoginThrottle
     execution: ExecutionService
+    jobs: JobService
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> AppContext:
@@ -54,6 +57,7 @@ class AppContext:
                 window=settings.login_window,
             ),
             execution=build_execution(settings, database, key),
+            jobs=JobService(database, EventBus()),
         )
 
 

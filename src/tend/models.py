@@ -4,6 +4,7 @@ from tend.auth.models import ApiToken, User
 from tend.db import Base
 from tend.execution.models import Approval, AuditHead, AuditRecord
 from tend.hosts.models import Host, HostTag
+from tend.jobs.models import Job, JobEvent, Lease
 
 __all__ = [
     "ApiToken",
@@ -13,5 +14,8 @@ __all__ = [
     "Base",
     "Host",
     "HostTag",
+    "Job",
+    "JobEvent",
+    "Lease",
     "User",
 ]

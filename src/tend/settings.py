@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=True, description="also enforce timeouts on the remote host with coreutils timeout"
     )
 
+    jobs: Literal["inprocess", "celery"] = "inprocess"
+    jobs_concurrency: int = Field(default=8, ge=1, le=1000)
+    job_heartbeat: float = Field(default=5.0, gt=0, le=300)
+    scheduler: bool = Field(default=True, description="run periodic work in this process")
+
     url: str = "http://127.0.0.1:8000"
     token: SecretStr | None = None
 

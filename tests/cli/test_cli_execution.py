@@ -101,3 +101,31 @@ def test_change_through_approvals(cli: Cli, server: str, tmp_path: Path) -> None
     assert "run_intent" in events
     assert "run_result" in events
     assert "touch" in cli("audit", "list", token=token).stdout
+
+
+def test_background_run_and_jobs_commands(cli: Cli, server: str) -> None:
+    token = make_token(cli)
+    queued = cli("run", "-H", "local", "--async", "--", "echo", "later", token=token)
+    assert queued.exit_code == 0, queued.output
+    job_id = queued.stdout.strip().splitlines()[-1]
+    assert "tend jobs watch" in queued.output
+    watched = cli("jobs", "watch", job_id, token=token)
+    assert watched.exit_code == 0, watched.output
+    assert f"job {job_id} succeeded" in watched.stdout
+    assert "later" in watched.stdout
+    listed = json.loads(cli("jobs", "list", "--json", token=token).stdout)
+    assert job_id in [j["id"] for j in listed]
+    assert job_id[:8] in cli("jobs", "list", "--kind", "run", token=token).stdout
+    shown = cli("jobs", "show", job_id, token=token)
+    assert shown.exit_code == 0
+    assert "later" in shown.stdout  # the per-host results table
+    detail = json.loads(cli("jobs", "show", job_id, "--json", token=token).stdout)
+    assert (detail["kind"], detail["state"]) == ("run", "succeeded")
+    late = cli("jobs", "cancel", job_id, token=token)
+    assert late.exit_code == 1
+    assert "409 Conflict" in late.output
+    change = cli("run", "-H", "local", "--async", "--", "touch", "/tmp/x", token=token)
+    assert change.exit_code == 3
+    missing = cli("jobs", "watch", "nope", token=token)
+    assert missing.exit_code == 1
+    assert "404 NotFound" in missing.output

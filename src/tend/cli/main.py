@@ -16,6 +16,7 @@ from tend.cli.approvals import approvals_app
 from tend.cli.audit import audit_app, policy_app
 from tend.cli.errors import CliError
 from tend.cli.hosts import hosts_app
+from tend.cli.jobs import jobs_app
 from tend.cli.output import err
 from tend.cli.run import run as run_command
 from tend.cli.server import db_app, serve
@@ -70,6 +71,7 @@ app.command("run", context_settings={"allow_interspersed_args": False})(run_comm
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
+app.add_typer(jobs_app, name="jobs")
 
 
 @app.command("version")

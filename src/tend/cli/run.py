@@ -66,6 +66,9 @@ def run(
     timeout: Annotated[float, typer.Option(help="per-host timeout, seconds")] = 60.0,
     reason: Annotated[str | None, typer.Option(help="why (shown to approvers)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    background: Annotated[
+        bool, typer.Option("--async", help="run as a background job and print its id")
+    ] = False,
 ) -> None:
     """Run a command on hosts: reads run now; changes wait for approval (exit 3)."""
     targets = [*(hosts or []), *(f"tag:{t}" for t in tags or [])] + (["all"] if all_hosts else [])
@@ -75,6 +78,15 @@ def run(
     body: dict[str, Any] = {"argv": argv, "targets": targets, "timeout": timeout}
     if reason:
         body["reason"] = reason
+    if background:
+        with ApiClient.from_settings(Settings()) as api:
+            accepted = api.request("POST", "/api/v1/runs", json={**body, "async": True})
+        if "approval_id" in accepted:
+            print_pending(accepted)
+            raise typer.Exit(EXIT_PENDING)
+        err.print(f"queued; follow it with: tend jobs watch {accepted['job_id']}")
+        sys.stdout.write(accepted["job_id"] + "\n")
+        return
     results: list[dict[str, Any]] = []
     with (
         ApiClient.from_settings(Settings()) as api,

@@ -29,6 +29,8 @@ from tend.execution.schemas import (
     RunResponse,
 )
 from tend.execution.service import Caller, ExecutionService, to_public
+from tend.jobs.router import JobsDep
+from tend.jobs.schemas import JobAccepted
 
 router = APIRouter(tags=["execution"])
 
@@ -50,14 +52,40 @@ def caller_of(principal: Principal) -> Caller:
     "/runs",
     response_model=RunResponse,
     responses={
-        202: {"model": ApprovalPending, "description": "a change: waiting for approval"},
+        202: {
+            "model": ApprovalPending | JobAccepted,
+            "description": "a change waiting for approval, or (async) the background job",
+        },
         403: {"description": "forbidden by the policy (PolicyRefused) or by role"},
         404: {"description": "unknown host or tag"},
     },
 )
-async def create_run(body: RunRequest, execution: ExecutionDep, principal: Viewer) -> Response:
-    """Run argv on hosts: ``read`` runs now (200), ``change`` waits for approval (202)."""
-    outcome = await execution.request_run(caller_of(principal), body)
+async def create_run(
+    body: RunRequest, execution: ExecutionDep, jobs: JobsDep, principal: Viewer
+) -> Response:
+    """Run argv on hosts: ``read`` runs now (200), ``change`` waits for approval (202).
+
+    With ``"async": true`` a ``read`` becomes a background job instead (202 with ``job_id``).
+    """
+    caller = caller_of(principal)
+    if body.run_async:
+        hosts, verdict = await execution.prepare(caller, body)
+        if verdict.decision.risk.value == "read":
+            job = await jobs.enqueue(
+                "run",
+                {
+                    "request": body.model_dump(mode="json", exclude={"run_async"}),
+                    "requester_id": caller.user_id,
+                    "role": caller.role.value,
+                },
+                requested_by=caller.username,
+                requester_id=caller.user_id,
+            )
+            accepted = JobAccepted(job_id=job.id, state=job.state)
+            return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+        pending = await approvals.create_approval(execution, caller, body, hosts, verdict)
+        return JSONResponse(pending.model_dump(mode="json"), status_code=202)
+    outcome = await execution.request_run(caller, body)
     if isinstance(outcome, ApprovalPending):
         return JSONResponse(outcome.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
     return JSONResponse(outcome.model_dump(mode="json"))

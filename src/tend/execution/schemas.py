@@ -28,12 +28,17 @@ Target = Annotated[
 class RunRequest(BaseModel):
     """Run one argv on a selection of hosts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     argv: Argv
     targets: Annotated[list[Target], Field(min_length=1, max_length=1000)]
     timeout: Annotated[float, Field(gt=0, le=86400, description="per-host timeout, s")] = 60.0
     reason: Annotated[str | None, Field(max_length=2000)] = None
+    run_async: bool = Field(
+        default=False,
+        alias="async",
+        description="run a read as a background job: 202 with the job id",
+    )
 
 
 class PolicyCheckRequest(BaseModel):

@@ -1,0 +1,1 @@
+"""Background jobs: one interface; an embedded runner by default, Celery workers at scale."""

@@ -1,0 +1,299 @@
+"""The one job interface: enqueue, get, list, cancel, and follow a job's events.
+
+The database is the source of truth for jobs and their events; the bus only wakes followers
+early, so a job run by any process (embedded runner or Celery worker) streams through any API
+process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tend.db import Database, utcnow
+from tend.errors import Conflict, NotFound, ValidationFailed
+from tend.jobs.bus import EventBus
+from tend.jobs.kinds import KINDS
+from tend.jobs.models import FINISHED_STATES, Job, JobEvent
+from tend.jobs.schemas import JobEventPublic, JobPublic
+
+_FOLLOW_POLL = 1.0
+
+
+class JobBackend(Protocol):
+    """Where queued jobs get run: the embedded runner or Celery."""
+
+    def notify(self, job_id: str, queue: str) -> None:
+        """A job was committed to the queue."""
+
+    async def cancel_running(self, job_id: str) -> None:
+        """Stop a running job wherever it runs."""
+
+
+class JobService:
+    """Stores jobs and their events, and hands new ones to the backend after commit."""
+
+    def __init__(self, database: Database, bus: EventBus) -> None:
+        """Bind the service.
+
+        Args:
+            database: The database (jobs and events live there).
+            bus: Live event wake-ups.
+        """
+        self.database = database
+        self.bus = bus
+        self.backend: JobBackend | None = None
+
+    async def enqueue(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        requested_by: str,
+        requester_id: int | None = None,
+        idempotency_key: str | None = None,
+        queue: str | None = None,
+        max_attempts: int = 3,
+    ) -> JobPublic:
+        """Queue a job; a repeated idempotency key returns the job it first created.
+
+        The job is committed first and only then handed to the backend, so a job is never run
+        from a transaction that did not commit.
+
+        Args:
+            kind: A registered job kind.
+            params: JSON parameters for the handler.
+            requested_by: The requesting username (or ``tend`` for periodic work).
+            requester_id: The requesting user's id.
+            idempotency_key: Makes enqueueing the same work twice a no-op.
+            queue: Queue to route to (default: the kind's).
+            max_attempts: Runs allowed for idempotent kinds after crashes.
+
+        Returns:
+            The job.
+
+        Raises:
+            ValidationFailed: For an unknown kind.
+        """
+        if kind not in KINDS:
+            raise ValidationFailed(f"unknown job kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+        if idempotency_key is not None:
+            existing = await self._by_key(idempotency_key)
+            if existing is not None:
+                return existing
+        job = Job(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            params=params,
+            queue=queue or KINDS[kind].queue,
+            state="queued",
+            idempotency_key=idempotency_key,
+            requested_by=requested_by,
+            requester_id=requester_id,
+            max_attempts=max_attempts,
+            created_at=utcnow(),
+        )
+        try:
+            async with self.database.session() as session:
+                session.add(job)
+                session.add(JobEvent(job_id=job.id, seq=1, type="state", data={"state": "queued"}))
+        except IntegrityError:
+            if idempotency_key is not None:
+                existing = await self._by_key(idempotency_key)
+                if existing is not None:
+                    return existing
+            raise
+        if self.backend is not None:
+            self.backend.notify(job.id, job.queue)
+        return JobPublic.model_validate(job)
+
+    async def _by_key(self, key: str) -> JobPublic | None:
+        async with self.database.session() as session:
+            job = (
+                await session.execute(select(Job).where(Job.idempotency_key == key))
+            ).scalar_one_or_none()
+            return JobPublic.model_validate(job) if job else None
+
+    async def get(self, job_id: str) -> JobPublic:
+        """Return a job.
+
+        Raises:
+            NotFound: When there is no such job.
+        """
+        async with self.database.session() as session:
+            job = await session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} not found")
+            return JobPublic.model_validate(job)
+
+    async def list(
+        self,
+        *,
+        state: str | None = None,
+        kind: str | None = None,
+        requested_by: str | None = None,
+        limit: int = 100,
+    ) -> list[JobPublic]:
+        """List jobs newest first, filtered."""
+        query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+        for column, value in (
+            (Job.state, state),
+            (Job.kind, kind),
+            (Job.requested_by, requested_by),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        async with self.database.session() as session:
+            return [JobPublic.model_validate(j) for j in (await session.execute(query)).scalars()]
+
+    async def record(self, job_id: str, event_type: str, data: dict[str, Any]) -> int:
+        """Append an event to a job's log (and apply progress/state to the job row).
+
+        Returns:
+            The event's sequence number.
+        """
+        for _ in range(5):
+            try:
+                async with self.database.session() as session:
+                    last = (
+                        await session.execute(
+                            select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)
+                        )
+                    ).scalar_one()
+                    seq = (last or 0) + 1
+                    session.add(JobEvent(job_id=job_id, seq=seq, type=event_type, data=data))
+                    if event_type == "progress":
+                        await session.execute(
+                            update(Job)
+                            .where(Job.id == job_id)
+                            .values(progress=data["progress"], message=data.get("message"))
+                        )
+                break
+            except IntegrityError:  # another writer took this seq; take the next one
+                continue
+        else:
+            msg = f"could not append an event to job {job_id}"
+            raise RuntimeError(msg)
+        self.bus.publish(job_id, {"seq": seq, "type": event_type})
+        return seq
+
+    async def finish(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job to a final state (or back to queued) and record it."""
+        values: dict[str, Any] = {"state": state, "error": error}
+        if state in FINISHED_STATES:
+            values["finished_at"] = utcnow()
+            if state == "succeeded":
+                values["progress"] = 1.0
+        if result is not None:
+            values["result"] = result
+        if state == "queued":
+            values.update(worker=None, started_at=None, heartbeat_at=None)
+        async with self.database.session() as session:
+            await session.execute(update(Job).where(Job.id == job_id).values(**values))
+        await self.record(job_id, "state", {"state": state, "error": error})
+
+    async def cancel(self, job_id: str, *, by: str) -> JobPublic:
+        """Cancel a queued job at once, or ask a running job to stop.
+
+        Raises:
+            NotFound: Unknown job.
+            Conflict: The job already finished.
+        """
+        now = utcnow()
+        async with self.database.session() as session:
+            job = await session.get(Job, job_id)
+            if job is None:
+                raise NotFound(f"job {job_id} not found")
+            if job.state in FINISHED_STATES:
+                raise Conflict(f"job {job_id} already {job.state}")
+            queued = await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "queued")
+                .values(
+                    state="cancelled",
+                    finished_at=now,
+                    error=f"cancelled by {by}",
+                    cancel_requested=True,
+                )
+            )
+            if queued.rowcount != 1:  # type: ignore[attr-defined]
+                job.cancel_requested = True
+            was_queued = queued.rowcount == 1  # type: ignore[attr-defined]
+        if was_queued:
+            await self.record(
+                job_id, "state", {"state": "cancelled", "error": f"cancelled by {by}"}
+            )
+        else:
+            await self.record(job_id, "cancel_requested", {"by": by})
+            if self.backend is not None:
+                await self.backend.cancel_running(job_id)
+        return await self.get(job_id)
+
+    async def events(self, job_id: str, *, after: int = 0) -> AsyncIterator[JobEventPublic]:
+        """Replay a job's events after ``after`` and follow new ones until it finishes.
+
+        Raises:
+            NotFound: Unknown job.
+        """
+        await self.get(job_id)
+        async with self.bus.subscribe(job_id) as wake:
+            while True:
+                async with self.database.session() as session:
+                    rows = list(
+                        (
+                            await session.execute(
+                                select(JobEvent)
+                                .where(JobEvent.job_id == job_id, JobEvent.seq > after)
+                                .order_by(JobEvent.seq)
+                            )
+                        ).scalars()
+                    )
+                    state = (
+                        await session.execute(select(Job.state).where(Job.id == job_id))
+                    ).scalar_one()
+                for row in rows:
+                    after = row.seq
+                    yield JobEventPublic.model_validate(row)
+                if state in FINISHED_STATES and not rows:
+                    return
+                try:
+                    async with asyncio.timeout(_FOLLOW_POLL):
+                        await wake.get()
+                except TimeoutError:
+                    pass
+
+    async def mark_running(self, job_id: str, worker: str, now: datetime) -> bool:
+        """Claim a queued job for a worker (one claimant wins).
+
+        Returns:
+            Whether this worker got the job.
+        """
+        async with self.database.session() as session:
+            claimed = await session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "queued")
+                .values(
+                    state="running",
+                    worker=worker,
+                    started_at=now,
+                    heartbeat_at=now,
+                    attempts=Job.attempts + 1,
+                )
+            )
+            won: bool = claimed.rowcount == 1  # type: ignore[attr-defined]
+        if won:
+            await self.record(job_id, "state", {"state": "running", "worker": worker})
+        return won
