@@ -15,6 +15,7 @@ from tend.db import Database
 from tend.execution.build import build_execution
 from tend.execution.service import ExecutionService
 from tend.jobs.bus import EventBus
+from tend.jobs.redis_bus import RedisEventBus
 from tend.jobs.service import JobService
 from tend.settings import Settings
 
@@ -57,7 +58,12 @@ class AppContext:
                 window=settings.login_window,
             ),
             execution=build_execution(settings, database, key),
-            jobs=JobService(database, EventBus()),
+            jobs=JobService(
+                database,
+                RedisEventBus(settings.redis_url.get_secret_value())
+                if settings.redis_url
+                else EventBus(),
+            ),
         )
 
 

@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     )
 
     jobs: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: SecretStr | None = Field(default=None, description="redis://... or amqp://...")
+    redis_url: SecretStr | None = Field(
+        default=None, description="Redis for live job events across processes"
+    )
+    celery_visibility_timeout: int = Field(
+        default=3600, ge=5, description="Redis broker: seconds before an unacked job is redelivered"
+    )
+    job_modules: list[str] = Field(
+        default_factory=list,
+        description="extra modules to import at start; they register job kinds",
+    )
     jobs_concurrency: int = Field(default=8, ge=1, le=1000)
     job_heartbeat: float = Field(default=5.0, gt=0, le=300)
     scheduler: bool = Field(default=True, description="run periodic work in this process")

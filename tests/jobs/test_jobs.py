@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tend.auth.models import Role
 from tend.db import utcnow
 from tend.jobs.bus import EventBus
+from tend.jobs.kinds import JobContext, job_kind
 from tend.jobs.models import Job, JobEvent
 from tend.jobs.scheduler import Periodic, Scheduler
 from tend.jobs.service import JobService
@@ -29,6 +30,11 @@ async def wait_state(
             return job
         assert time.monotonic() < deadline, f"job stuck in {job['state']}"
         await asyncio.sleep(0.05)
+
+
+@job_kind("test.once", idempotent=False, description="a job that must never run twice")
+async def run_once(ctx: JobContext) -> dict:
+    return {}
 
 
 async def quiet(h: Harness) -> None:
@@ -167,7 +173,7 @@ async def test_restart_settles_jobs_a_crash_left_running(harness: Harness) -> No
     await quiet(harness)
     stale = utcnow() - timedelta(minutes=5)
     async with context.database.session() as session:
-        for job_id, kind in (("crashed-run", "run"), ("crashed-noop", "noop")):
+        for job_id, kind in (("crashed-once", "test.once"), ("crashed-noop", "noop")):
             session.add(
                 Job(
                     id=job_id,
@@ -188,7 +194,7 @@ async def test_restart_settles_jobs_a_crash_left_running(harness: Harness) -> No
     # A second server on the same database starts (the restart) and recovers them.
     async with start_harness(context.settings, first_start=False) as restarted:
         admin = await restarted.role_headers(Role.ADMIN)
-        failed = await wait_state(restarted, admin, "crashed-run", "failed")
+        failed = await wait_state(restarted, admin, "crashed-once", "failed")
         assert "not idempotent" in failed["error"]
         retried = await wait_state(restarted, admin, "crashed-noop", "succeeded")
         assert retried["attempts"] == 2
@@ -199,18 +205,31 @@ async def test_stopping_the_server_mid_job_leaves_nothing_running(harness: Harne
     await quiet(harness)
     async with start_harness(settings, first_start=False) as second:
         operator = await second.role_headers(Role.OPERATOR)
+        marker = f"30.{uuid.uuid4().int % 10**9:09d}"
         accepted = await second.client.post(
             "/api/v1/runs",
-            json={"argv": ["sleep", "30.5"], "targets": ["local"], "timeout": 60, "async": True},
+            json={"argv": ["sleep", marker], "targets": ["local"], "timeout": 60, "async": True},
             headers=operator,
         )
         job_id = accepted.json()["job_id"]
         await wait_state(second, operator, job_id, "running")
+        deadline = time.monotonic() + 10
+        while not process_alive(f"sleep {marker}"):  # stop only once the command runs
+            assert time.monotonic() < deadline, "the command never started"
+            await asyncio.sleep(0.05)
     async with harness.context.database.session() as session:
         job = await session.get(Job, job_id)
         assert job is not None
-        assert job.state == "failed"
+        assert job.state == "queued", "a retryable job goes back to the queue, never stays running"
         assert "the server stopped" in (job.error or "")
+    assert not process_alive(f"sleep {marker}"), "stopping the server stops its commands"
+    # The next start finishes it without running the host it had already started.
+    async with start_harness(settings, first_start=False) as third:
+        operator = third.jwt(await third.user(Role.OPERATOR, name="late-operator"))
+        done = await wait_state(third, operator, job_id, "succeeded")
+        [result] = done["result"]["results"]
+        assert result["error_kind"] == "interrupted"
+        assert done["attempts"] == 2
 
 
 async def test_scheduler_has_one_owner_and_enqueues_each_period_once(harness: Harness) -> None:

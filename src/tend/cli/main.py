@@ -22,6 +22,7 @@ from tend.cli.run import run as run_command
 from tend.cli.server import db_app, serve
 from tend.cli.tokens import tokens_app
 from tend.cli.users import users_app, validation_message
+from tend.cli.workers import beat, worker
 
 
 class TendGroup(TyperGroup):
@@ -72,6 +73,8 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker)
+app.command("beat")(beat)
 
 
 @app.command("version")

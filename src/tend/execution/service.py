@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,9 @@ from tend.settings import Settings
 logger = logging.getLogger("tend.execution")
 
 _GRACE = 5.0
+
+
+BeforeHost = Callable[[HostSnapshot], Awaitable[HostRunResult | None]]
 
 
 class PolicyRefused(Forbidden):
@@ -290,6 +293,7 @@ class ExecutionService:
         *,
         run_id: str | None = None,
         approval_id: str | None = None,
+        before_host: BeforeHost | None = None,
     ) -> AsyncIterator[HostRunResult]:
         """Run on every host, yielding each host's result as it finishes.
 
@@ -303,6 +307,8 @@ class ExecutionService:
             verdict: The policy verdict (recorded with each entry).
             run_id: Id of this run (generated when omitted).
             approval_id: The approval that allowed it, for changes.
+            before_host: Awaited just before a host runs; a result it returns is used instead
+                of running (jobs use it so a redelivered job never runs a host twice).
 
         Yields:
             Per-host results in completion order.
@@ -329,6 +335,10 @@ class ExecutionService:
             inventory = await hosts_by_name(session, self._jump_names(hosts))
 
         async def one(host: HostSnapshot) -> HostRunResult:
+            if before_host is not None:
+                instead = await before_host(host)
+                if instead is not None:
+                    return instead
             outcome = await self._run_on_host(host, argv, per_host_timeout, inventory)
             result = outcome.result
             await self.audit.append(

@@ -11,7 +11,9 @@ from tend.execution.approvals import expire_stale
 from tend.execution.policy import Risk
 from tend.execution.schemas import HostRunResult, RunRequest
 from tend.execution.service import Caller
+from tend.execution.targets import HostSnapshot
 from tend.jobs.kinds import JobContext, job_kind
+from tend.jobs.models import JobEvent
 
 
 @job_kind("noop", idempotent=True, description="does nothing (tests, benchmarks)", api=True)
@@ -40,7 +42,19 @@ async def _caller(ctx: JobContext) -> Caller:
     return Caller(user_id=user.id, username=user.username, role=role)
 
 
-@job_kind("run", idempotent=False, description="run one read-only argv on hosts")
+async def _started_hosts(ctx: JobContext) -> set[str]:
+    async with ctx.app.database.session() as session:
+        rows = await session.execute(
+            select(JobEvent.data).where(
+                JobEvent.job_id == ctx.job_id, JobEvent.type == "host_started"
+            )
+        )
+        return {str(data["host"]) for (data,) in rows}
+
+
+# Retrying is safe: a host is marked started (durably) before it runs, and a later attempt
+# never runs a marked host again, so a command's side effect happens at most once per host.
+@job_kind("run", idempotent=True, description="run one read-only argv on hosts")
 async def run(ctx: JobContext) -> dict[str, Any]:
     """Run a ``read`` argv through the execution path, reporting each host as it finishes."""
     execution = ctx.app.execution
@@ -52,9 +66,28 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         raise PermissionError(msg)
     results: list[HostRunResult] = []
     total = len(hosts)
+    started = await _started_hosts(ctx)
+
+    async def before_host(host: HostSnapshot) -> HostRunResult | None:
+        if host.name in started:
+            return HostRunResult(
+                host=host.name,
+                status="error",
+                error_kind="interrupted",
+                error=f"{host.name}: started by an earlier attempt that died; not run again",
+            )
+        await ctx.emit("host_started", {"host": host.name})
+        return None
+
     await ctx.progress(0.0, f"0/{total} hosts")
     async for result in execution.stream(
-        caller, request.argv, hosts, request.timeout, verdict, run_id=ctx.job_id
+        caller,
+        request.argv,
+        hosts,
+        request.timeout,
+        verdict,
+        run_id=ctx.job_id,
+        before_host=before_host,
     ):
         results.append(result)
         ctx.partial["results"] = [r.model_dump(mode="json") for r in results]

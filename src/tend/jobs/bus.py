@@ -16,8 +16,12 @@ class EventBus:
         """Create an empty bus."""
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
 
-    def publish(self, job_id: str, event: dict[str, Any]) -> None:
-        """Deliver an event to every current subscriber of the job."""
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        """Deliver an event to every current subscriber of the job in this process."""
+        self.deliver(job_id, event)
+
+    def deliver(self, job_id: str, event: dict[str, Any]) -> None:
+        """Hand an event to this process's subscribers."""
         for queue in list(self._subscribers.get(job_id, ())):
             queue.put_nowait(event)
 
@@ -36,6 +40,9 @@ class EventBus:
             self._subscribers[job_id].discard(queue)
             if not self._subscribers[job_id]:
                 del self._subscribers[job_id]
+
+    async def start(self) -> None:
+        """Nothing to connect in memory."""
 
     async def close(self) -> None:
         """Nothing to release in memory."""

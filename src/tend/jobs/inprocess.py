@@ -75,7 +75,7 @@ class InProcessRunner:
         """How old a running job's heartbeat may get before the job counts as interrupted."""
         return timedelta(seconds=self.heartbeat * 3)
 
-    def notify(self, job_id: str, queue: str) -> None:
+    async def dispatch(self, job_id: str, queue: str) -> None:
         """Wake the loop: a job was committed."""
         self._wake.set()
 
@@ -86,17 +86,70 @@ class InProcessRunner:
             entry[1].cancelled.set()
             entry[0].cancel()
 
-    async def start(self) -> None:
-        """Recover interrupted jobs, then start the loop and the heartbeat."""
+    async def start(self, *, take_from_queue: bool = True) -> None:
+        """Recover interrupted jobs, then start the heartbeat (and the queue loop).
+
+        Args:
+            take_from_queue: Poll the database queue (embedded mode); Celery workers get their
+                jobs from the broker instead and call :meth:`run_one`.
+        """
         await self.recover()
-        self._tasks = [
-            asyncio.create_task(self._loop(), name="tend-jobs-loop"),
-            asyncio.create_task(self._beat(), name="tend-jobs-heartbeat"),
-        ]
+        self._tasks = [asyncio.create_task(self._beat(), name="tend-jobs-heartbeat")]
+        if take_from_queue:
+            self._tasks.append(asyncio.create_task(self._loop(), name="tend-jobs-loop"))
+
+    async def run_one(self, job_id: str) -> str:
+        """Run one job delivered by a broker, to the end (Celery workers call this).
+
+        A job another live worker runs is left alone; one whose worker died is settled first
+        (requeued when its kind is idempotent, else failed) and then run if it is queued.
+
+        Returns:
+            The job's state afterwards, or ``skipped`` when this worker did not run it.
+        """
+        deadline = asyncio.get_running_loop().time() + self.stale_after.total_seconds() * 2
+        while True:
+            async with self.jobs.database.session() as session:
+                job = await session.get(Job, job_id)
+                if job is None:
+                    return "skipped"
+                state, kind, params = job.state, job.kind, job.params
+                attempts, limit, beat = job.attempts, job.max_attempts, job.heartbeat_at
+            if state == "running":
+                if beat is not None and beat >= utcnow() - self.stale_after:
+                    if asyncio.get_running_loop().time() > deadline:
+                        return "skipped"
+                    await asyncio.sleep(self.heartbeat)
+                    continue
+                await self._interrupted(job_id, kind, attempts, limit, "its worker died")
+                continue
+            if state != "queued":
+                return "skipped"
+            if not await self.jobs.mark_running(job_id, self.name, utcnow()):
+                return "skipped"
+            context = JobContext(
+                job_id=job_id, params=params, app=self.app, report=self._reporter(job_id)
+            )
+            task = asyncio.create_task(self._execute(job_id, kind, context))
+            self._running[job_id] = (task, context)
+            await asyncio.gather(task, return_exceptions=True)
+            return await self._state(job_id)
+
+    async def _state(self, job_id: str) -> str:
+        async with self.jobs.database.session() as session:
+            return str(
+                (await session.execute(select(Job.state).where(Job.id == job_id))).scalar_one()
+            )
 
     async def stop(self) -> None:
         """Stop taking jobs; interrupt running ones (requeued if idempotent, else failed)."""
         self._stopping = True
+        self._wake.set()
+        # Let the queue loop finish a claim in progress (a claimed job must get its task),
+        # then stop it; cancelling it mid-claim would orphan the job as "running".
+        loop_tasks = [t for t in self._tasks if t.get_name() == "tend-jobs-loop"]
+        if loop_tasks:
+            await asyncio.wait(loop_tasks, timeout=10)
         for task in self._tasks:
             task.cancel()
         running = [task for task, _ in self._running.values()]
@@ -141,11 +194,13 @@ class InProcessRunner:
             await self.jobs.finish(job_id, "failed", error=reason)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):
                     await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self._fill()
             except Exception:

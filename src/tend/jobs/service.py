@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tend.db import Database, utcnow
-from tend.errors import Conflict, NotFound, ValidationFailed
+from tend.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from tend.jobs.bus import EventBus
 from tend.jobs.kinds import KINDS
 from tend.jobs.models import FINISHED_STATES, Job, JobEvent
@@ -26,11 +26,19 @@ from tend.jobs.schemas import JobEventPublic, JobPublic
 _FOLLOW_POLL = 1.0
 
 
+class BrokerUnavailable(Exception):
+    """The message broker could not take a job."""
+
+
 class JobBackend(Protocol):
     """Where queued jobs get run: the embedded runner or Celery."""
 
-    def notify(self, job_id: str, queue: str) -> None:
-        """A job was committed to the queue."""
+    async def dispatch(self, job_id: str, queue: str) -> None:
+        """Hand a committed job to whoever runs it.
+
+        Raises:
+            BrokerUnavailable: When the job could not be sent (it stays queued).
+        """
 
     async def cancel_running(self, job_id: str) -> None:
         """Stop a running job wherever it runs."""
@@ -110,7 +118,13 @@ class JobService:
                     return existing
             raise
         if self.backend is not None:
-            self.backend.notify(job.id, job.queue)
+            try:
+                await self.backend.dispatch(job.id, job.queue)
+            except BrokerUnavailable as exc:
+                raise ServiceUnavailable(
+                    f"the job broker is unreachable ({exc}); job {job.id} is saved as queued "
+                    "and will be sent when the broker is back"
+                ) from exc
         return JobPublic.model_validate(job)
 
     async def _by_key(self, key: str) -> JobPublic | None:
@@ -180,7 +194,7 @@ class JobService:
         else:
             msg = f"could not append an event to job {job_id}"
             raise RuntimeError(msg)
-        self.bus.publish(job_id, {"seq": seq, "type": event_type})
+        await self.bus.publish(job_id, {"seq": seq, "type": event_type})
         return seq
 
     async def finish(
