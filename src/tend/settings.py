@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="extra modules to import at start; they register job kinds",
     )
+    queue_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description='host tag -> job queue, e.g. {"site-eu": "eu"}: jobs for those hosts go there',
+    )
+    run_part_hosts: int = Field(
+        default=50, ge=1, description="with Celery, runs over more hosts split into parts this big"
+    )
     jobs_concurrency: int = Field(default=8, ge=1, le=1000)
     job_heartbeat: float = Field(default=5.0, gt=0, le=300)
     scheduler: bool = Field(default=True, description="run periodic work in this process")

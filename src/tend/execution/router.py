@@ -29,6 +29,7 @@ from tend.execution.schemas import (
     RunResponse,
 )
 from tend.execution.service import Caller, ExecutionService, to_public
+from tend.jobs.fleet_run import queue_for
 from tend.jobs.router import JobsDep
 from tend.jobs.schemas import JobAccepted
 
@@ -80,6 +81,7 @@ async def create_run(
                 },
                 requested_by=caller.username,
                 requester_id=caller.user_id,
+                queue=queue_for(execution.settings, hosts),
             )
             accepted = JobAccepted(job_id=job.id, state=job.state)
             return JSONResponse(accepted.model_dump(mode="json"), status_code=202)

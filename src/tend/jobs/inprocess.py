@@ -68,7 +68,7 @@ class InProcessRunner:
         self._wake = asyncio.Event()
         self._running: dict[str, tuple[asyncio.Task[None], JobContext]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
+        self._stop = asyncio.Event()
 
     @property
     def stale_after(self) -> timedelta:
@@ -143,7 +143,7 @@ class InProcessRunner:
 
     async def stop(self) -> None:
         """Stop taking jobs; interrupt running ones (requeued if idempotent, else failed)."""
-        self._stopping = True
+        self._stop.set()
         self._wake.set()
         # Let the queue loop finish a claim in progress (a claimed job must get its task),
         # then stop it; cancelling it mid-claim would orphan the job as "running".
@@ -194,12 +194,12 @@ class InProcessRunner:
             await self.jobs.finish(job_id, "failed", error=reason)
 
     async def _loop(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):
                     await self._wake.wait()
             self._wake.clear()
-            if self._stopping:
+            if self._stop.is_set():
                 return
             try:
                 await self._fill()
@@ -221,7 +221,7 @@ class InProcessRunner:
         async with self.jobs.database.session() as session:
             candidates = list((await session.execute(query)).all())
         for job_id, kind, params in candidates:
-            if len(self._running) >= self.concurrency or self._stopping:
+            if len(self._running) >= self.concurrency or self._stop.is_set():
                 return
             if await self.jobs.mark_running(job_id, self.name, utcnow()):
                 context = JobContext(
@@ -245,7 +245,7 @@ class InProcessRunner:
             try:
                 result = await known.handler(context)
             except asyncio.CancelledError:
-                if self._stopping and not context.cancelled.is_set():
+                if self._stop.is_set() and not context.cancelled.is_set():
                     async with self.jobs.database.session() as session:
                         job = await session.get(Job, job_id)
                         attempts, limit = (job.attempts, job.max_attempts) if job else (1, 1)
