@@ -11,6 +11,7 @@ from tend.execution.policy.knowledge import (
     CommandSpec,
     Context,
     Finding,
+    ParsedArgs,
     change,
     display,
     forbidden,
@@ -20,6 +21,7 @@ from tend.execution.policy.knowledge import (
     spec,
 )
 from tend.execution.policy.paths import PROTECTED_TREES, normalise, protected_tree
+from tend.execution.policy.wrappers_ssh import ssh_option_findings
 
 _WIPES_DISK = {"disk", "memory"}
 _BLOCK = {"disk", "partition", "memory"}
@@ -118,18 +120,49 @@ def judge_perms(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"{name} changes file ownership or permissions")
 
 
+_COPY_VALUES = {
+    "rsync": words(
+        "-e --rsh --rsync-path -f --filter --exclude --include -T --temp-dir --suffix "
+        "--backup-dir --chmod --log-file --password-file --files-from --exclude-from "
+        "--include-from --compare-dest --link-dest --copy-dest --partial-dir"
+    ),
+    "scp": words("-c -D -F -i -J -l -o -P -S -X"),
+    "sftp": words("-B -b -c -D -F -i -J -l -o -P -R -S -s -X"),
+}
+
+
+def _remote_shell(name: str, parsed: ParsedArgs, ctx: Context, argv: list[str]) -> list[Finding]:
+    """Judge what ``rsync -e``/``--rsync-path`` and ``scp``/``sftp -S``/``-o`` run."""
+    findings: list[Finding] = []
+    for option, value in parsed.options:
+        if not value:
+            continue
+        if name == "rsync" and option_is(option, ["-e", "--rsh", "--rsync-path"]):
+            findings += ctx.run_shell(value, name)
+        elif name != "rsync" and option in {"-S", "-D"}:
+            findings += ctx.run([value], name)
+    if name != "rsync":
+        findings += ssh_option_findings(name, parsed.values("-o"), ctx, argv)
+    return findings
+
+
 def judge_copy(argv: list[str], ctx: Context) -> list[Finding]:
-    """``cp``/``mv``/``install``/``rsync`` ...: a change; a raw device as target is forbidden."""
+    """``cp``/``mv``/``install``/``rsync``/``scp`` ...: a change; a raw device target is forbidden.
+
+    The remote shell of ``rsync -e CMD`` and the ssh options of ``scp``/``sftp``
+    (``-o ProxyCommand=CMD``, ``-S PROG``) are judged too.
+    """
     name = command_name(argv[0])
-    values = {"-S", "--suffix", "-m", "--mode", "-e", "--rsh"}
-    if name in {"cp", "mv", "install"}:
-        values |= {"-t", "--target-directory"}
+    values = _COPY_VALUES.get(name, words("-S --suffix -m --mode -t --target-directory"))
     parsed = parse_args(argv[1:], values)
+    findings = _remote_shell(name, parsed, ctx, argv) if name in _COPY_VALUES else []
+    if name == "sftp":
+        return [*findings, *change(ctx, argv, "sftp transfers files with another host")]
     targets = parsed.values("-t", "--target-directory") or parsed.operands[-1:]
     for target in targets:
         if _device(ctx, target) in _BLOCK:
             return forbidden(ctx, argv, f"{name} would overwrite the raw device {display(target)}")
-    return change(ctx, argv, f"{name} creates or overwrites files")
+    return [*change(ctx, argv, f"{name} creates or overwrites files"), *findings]
 
 
 def judge_tee(argv: list[str], ctx: Context) -> list[Finding]:
@@ -194,6 +227,9 @@ def judge_find(argv: list[str], ctx: Context) -> list[Finding]:
             index = end + 1
             findings.extend(_judge_exec(command, starts, ctx))
         elif primary in _FIND_WRITES:
+            target = args[index] if index < len(args) else ""
+            if _device(ctx, target) in _BLOCK:
+                return forbidden(ctx, argv, f"find {primary} would write to {display(target)}")
             findings += change(ctx, argv, f"find {primary} writes to a file")
             index += 1 if primary != "-fprintf" else 2
         elif primary == "-delete":
@@ -234,28 +270,61 @@ def _judge_exec(command: list[str], starts: list[str], ctx: Context) -> list[Fin
 _TAR_VALUE = words(
     "-f --file -C --directory -T --files-from -X --exclude-from -b --blocking-factor -H --format "
     "-L --tape-length -N --newer -V --label -K --starting-file --exclude --owner --group --mode "
-    "--mtime -I -F -g"
+    "--mtime -I -F -g --to-command --use-compress-program --info-script --new-volume-script "
+    "--rsh-command --rmt-command --listed-incremental --index-file --volno-file "
+    "--checkpoint-action"
 )
-_TAR_DANGER = split_words(
-    "--to-command --use-compress-program --checkpoint-action --rmt-command --rsh-command "
-    "--info-script --new-volume-script --listed-incremental"
+# Options whose value tar runs through ``sh -c`` (``-I`` and ``-F`` included).
+_TAR_RUNS = split_words(
+    "--to-command --use-compress-program --info-script --new-volume-script --rsh-command "
+    "--rmt-command"
 )
+_TAR_WRITES = split_words("--listed-incremental --index-file --volno-file")
 _TAR_MODES_READ = words("-t --list -d --diff --compare")
 _TAR_MODES_WRITE = words(
     "-x --extract --get -c --create -r --append -u --update -A --catenate --concatenate --delete"
 )
 
 
+def _tar_runs(parsed: ParsedArgs, ctx: Context, argv: list[str]) -> list[Finding]:
+    """Findings for tar options that run programs or write files besides the archive."""
+    findings: list[Finding] = []
+    for option, value in parsed.options:
+        action = option_is(option, ["--checkpoint-action"]) and option != "--checkpoint"
+        if option in {"-I", "-F"} or option_is(option, _TAR_RUNS) or action:
+            command = value or ""
+            if action:
+                if "exec" not in command:
+                    continue
+                command = command.partition("exec=")[2]
+            findings += change(ctx, argv, f"tar {option} runs programs")
+            if command:
+                findings += ctx.run_shell(command, "tar")
+        elif option == "-g" or option_is(option, _TAR_WRITES):
+            findings += change(ctx, argv, f"tar {option} writes a file besides the archive")
+    return findings
+
+
 def judge_tar(argv: list[str], ctx: Context) -> list[Finding]:
-    """``tar``: listing (``-t``) and comparing (``-d``) are read; anything else is a change."""
+    """``tar``: listing (``-t``) and comparing (``-d``) are read; anything else is a change.
+
+    Options that run a command (``--to-command``, ``-I``, ``--checkpoint-action=exec=``,
+    ``-F`` ...) are at least change and their command is judged; an archive on another host
+    (``-f host:file``) is reached through ``rsh``/``ssh`` (change).
+    """
     args = list(argv[1:])
     if args and not args[0].startswith("-"):
         args[0] = "-" + args[0]
     parsed = parse_args(args, _TAR_VALUE)
+    findings = _tar_runs(parsed, ctx, argv)
+    archives = parsed.values("-f", "--file")
+    if not parsed.has("--force-local") and any(
+        ":" in archive.split("/", 1)[0] for archive in archives
+    ):
+        findings += change(ctx, argv, "tar -f HOST:FILE reaches another host through rsh/ssh")
+    if findings:
+        return findings
     modes = {option for option, _ in parsed.options}
-    for option in modes:
-        if option.startswith(_TAR_DANGER) or option_is(option, [*_TAR_DANGER, "-I", "-F", "-g"]):
-            return change(ctx, argv, f"tar {option} runs programs or writes files")
     writes = any(option_is(option, _TAR_MODES_WRITE) for option in modes)
     if any(option_is(option, _TAR_MODES_READ) for option in modes) and not writes:
         return read(ctx, argv, "tar -t only lists an archive")
@@ -288,7 +357,7 @@ SPECS: list[CommandSpec] = [
     spec("dd", judge_dd),
     spec("mkfs mkswap wipefs blkdiscard shred sgdisk cryptsetup", judge_wiper, raw_devices_ok=True),
     spec("chmod chown chgrp", judge_perms),
-    spec("cp mv install rsync scp", judge_copy),
+    spec("cp mv install rsync scp sftp", judge_copy),
     spec("tee", judge_tee),
     spec("find", judge_find, check_secrets=False),
     spec("tar", judge_tar),
@@ -298,7 +367,7 @@ SPECS: list[CommandSpec] = [
     ),
     spec("unzip", judge_unzip),
     spec(
-        "ln mkdir rmdir unlink touch truncate fallocate mktemp mkfifo mknod link rename sftp "
+        "ln mkdir rmdir unlink touch truncate fallocate mktemp mkfifo mknod link rename "
         "split csplit patch chattr setfacl zip 7z",
         default=CHANGE,
         what="files",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from tend.execution.policy.argv import command_name, split_words, words
 from tend.execution.policy.devices import is_harmless_sink
 from tend.execution.policy.knowledge import (
@@ -11,11 +13,12 @@ from tend.execution.policy.knowledge import (
     Finding,
     change,
     display,
+    option_is,
     parse_args,
     read,
     spec,
 )
-from tend.execution.policy.paths import normalise
+from tend.execution.policy.paths import normalise, secret_kind
 
 # Objects in the order iproute2 matches abbreviations against them (``ip a`` is ``address``).
 _IP_OBJECTS = split_words(
@@ -76,14 +79,20 @@ def judge_ip(argv: list[str], ctx: Context) -> list[Finding]:
     obj = next((name for name in _IP_OBJECTS if name.startswith(word)), None)
     if obj is None:
         return change(ctx, argv, f"ip {display(word)} is not a known ip object")
-    if obj == "netns" and rest[:1] == ["exec"] and len(rest) >= 3:
+    if obj == "netns" and rest and rest[0] and "exec".startswith(rest[0]):
+        # ``ip netns exec NAME CMD``; with ``-all`` there is no NAME. ``e``/``ex`` abbreviate.
+        every = any(len(option) > 1 and "-all".startswith(option) for option, _ in parsed.options)
+        command = rest[1:] if every else rest[2:]
+        if command:
+            return ctx.run(command, "ip")
+    if obj == "vrf" and len(rest) >= 3 and rest[0] and "exec".startswith(rest[0]):
         return ctx.run(rest[2:], "ip")
     if obj == "xfrm":
         return change(ctx, argv, "ip xfrm shows or changes IPsec state, including keys")
     if obj in {"monitor", "help"} or not rest:
         return read(ctx, argv, f"ip {obj} only shows network state")
     verb = rest[0]
-    if obj == "netns" and verb == "exec":
+    if obj == "netns" and "exec".startswith(verb):
         return change(ctx, argv, "ip netns exec without a command is malformed")
     reads = any(name.startswith(verb) for name in _IP_READ_VERBS)
     writes = any(name.startswith(verb) for name in _IP_CHANGE_VERBS)
@@ -112,32 +121,89 @@ _CURL_WRITES = words(
     "-o --output -c --cookie-jar -D --dump-header --trace --trace-ascii --stderr --libcurl "
     "--etag-save --hsts --alt-svc"
 )
+_CURL_CHANGES = {
+    "-O": "writes files named by the server",
+    "--remote-name": "writes files named by the server",
+    "--remote-name-all": "writes files named by the server",
+    "-K": "reads options (outputs, uploads) from a file",
+    "--config": "reads options (outputs, uploads) from a file",
+    "-Q": "sends raw commands to the server",
+    "--quote": "sends raw commands to the server",
+    "--engine": "loads a crypto engine, which may be any library",
+}
+
+
+def _file_url_secret(url: str, ctx: Context, *, globbing: bool) -> str | None:
+    """Describe the secret a ``file:`` URL may read (scheme in any case, ``%XX`` decoded)."""
+    scheme, colon, rest = url.partition(":")
+    if not colon or scheme.lower() != "file":
+        return None
+    path = unquote(rest)
+    if path.startswith("//"):
+        path = path[2:]
+        path = path[path.find("/") :] if "/" in path else "/"
+    for cwd in ctx.cwds:
+        kind = secret_kind(normalise(path, cwd), globbing=globbing)
+        if kind is not None:
+            return f"{display(url)} ({kind})"
+    return None
 
 
 def judge_curl(argv: list[str], ctx: Context) -> list[Finding]:
-    """``curl``: a GET/HEAD to stdout is read; uploads, posts and written files change."""
+    """``curl``: a GET/HEAD to stdout is read; uploads, posts and written files change.
+
+    Long options may be abbreviated (curl before 8.x accepts ``--out FILE``); ``file:`` URLs
+    are checked for secrets after decoding and curl's own ``{a,b}``/``[a-z]`` globbing;
+    ``-w '%output{FILE}'`` writes a file.
+    """
     parsed = parse_args(argv[1:], _CURL_VALUES)
+    out_dirs = parsed.values("--output-dir")
+    out_dir = out_dirs[-1] if out_dirs else None
     for option, value in parsed.options:
-        if option.startswith(_CURL_SENDS):
+        if option.startswith(_CURL_SENDS) or option_is(option, _CURL_SENDS):
             return change(ctx, argv, f"curl {option} sends data to the server")
-        if option in {"-O", "--remote-name", "--remote-name-all", "-K", "--config"}:
-            return change(ctx, argv, f"curl {option} writes or reads files chosen by the server")
-        if option in {"-X", "--request"} and (value or "").upper() not in {"GET", "HEAD"}:
+        for name, what in _CURL_CHANGES.items():
+            if option_is(option, [name]):
+                return change(ctx, argv, f"curl {option} {what}")
+        if option_is(option, ["-X", "--request"]) and (value or "").upper() not in {"GET", "HEAD"}:
             return change(ctx, argv, f"curl -X {display(value or '')} may change remote state")
-        if option in _CURL_WRITES and value not in {"-", None}:
-            sinks = [normalise(value or "", cwd) for cwd in ctx.cwds]
+        if option_is(option, ["-w", "--write-out"]) and "%output{" in (value or ""):
+            return change(ctx, argv, "curl -w %output{FILE} writes a file")
+        if option_is(option, _CURL_WRITES) and value not in {"-", None}:
+            bases = ctx.cwds if out_dir is None else (normalise(out_dir, ctx.cwds[0]),)
+            sinks = [normalise(value or "", base) for base in bases]
             if not all(is_harmless_sink(path) for path in sinks):
                 return change(ctx, argv, f"curl {option} writes the file {display(value or '')}")
+    globbing = not parsed.has("-g", "--globoff")
+    for url in parsed.operands + parsed.values("--url"):
+        secret = _file_url_secret(url, ctx, globbing=globbing)
+        if secret is not None:
+            return change(ctx, argv, f"curl reads {secret}")
     return read(ctx, argv, "curl only fetches a URL to its output")
 
 
 def judge_ss(argv: list[str], ctx: Context) -> list[Finding]:
     """``ss``/``netstat``: read, except ``ss -K`` which kills sockets."""
     parsed = parse_args(
-        argv[1:], {"-f", "--family", "-A", "--query", "--socket", "-F", "--filter", "-N", "--net"}
+        argv[1:],
+        {
+            "-f",
+            "--family",
+            "-A",
+            "--query",
+            "--socket",
+            "-F",
+            "--filter",
+            "-N",
+            "--net",
+            "-D",
+            "--diag",
+        },
     )
     if parsed.has("-K", "--kill"):
         return change(ctx, argv, "ss -K closes sockets")
+    if parsed.has("-D", "--diag"):
+        return change(ctx, argv, "ss -D dumps raw socket information to a file")
     return read(ctx, argv, f"{command_name(argv[0])} only lists sockets")
 
 
@@ -190,7 +256,7 @@ SPECS: list[CommandSpec] = [
     spec("arp route", judge_arp_route),
     spec("nmcli", judge_nmcli),
     spec(
-        "ping ping6 traceroute traceroute6 tracepath mtr dig host nslookup whois nstat",
+        "traceroute traceroute6 tracepath mtr dig host nslookup whois nstat",
         what="network state",
     ),
     spec("ifconfig iwconfig", what="network interfaces", max_operands=1),

@@ -10,6 +10,7 @@ from tend.execution.policy.knowledge import (
     Finding,
     change,
     display,
+    option_is,
     parse_args,
     read,
     spec,
@@ -71,6 +72,10 @@ def judge_rpm(argv: list[str], ctx: Context) -> list[Finding]:
     )
     if parsed.has("-E", "--eval", "--pipe", "--define", "-D"):
         return change(ctx, argv, "rpm --eval/--pipe/--define can run shell commands")
+    if parsed.has("--dbpath", "--macros", "--rcfile", "--load") or any(
+        "%(" in arg or "%{lua" in arg or "%[" in arg for arg in argv[1:]
+    ):
+        return change(ctx, argv, "rpm expands macros in --dbpath/--macros, which can run commands")
     first = parsed.options[0][0] if parsed.options else ""
     if first in {
         "-q",
@@ -128,8 +133,14 @@ def judge_two_level(argv: list[str], ctx: Context) -> list[Finding]:
     table = _TWO_LEVEL[command_family(name)]
     parsed = parse_args(argv[1:], table.get("values", frozenset()))
     ops = parsed.operands
+    risky = _RISKY_OPTIONS.get(command_family(name), ())
+    for option, _ in parsed.options:
+        if option_is(option, risky) or option.startswith(tuple(r for r in risky if r[1] == "-")):
+            return change(ctx, argv, f"{name} {option} loads code or configuration, or writes")
     if not ops:
         return read(ctx, argv, f"{name} without a subcommand only prints help")
+    if name == "npm" and ops[0] == "help":
+        return change(ctx, argv, "npm help runs man or a web browser")
     if ops[0] in table["read"]:
         return read(ctx, argv, f"{name} {ops[0]} only reads package information")
     nested = table.get(ops[0])
@@ -139,6 +150,24 @@ def judge_two_level(argv: list[str], ctx: Context) -> list[Finding]:
         return read(ctx, argv, "snap refresh --list only lists pending updates")
     return change(ctx, argv, f"{name} {display(ops[0])} changes installed software")
 
+
+# Options that load plugins or configuration (which can run code), run another interpreter
+# or write a log: ``dnf --setopt=pluginpath=...``, ``pip --python PATH``, ``npm --browser``.
+_RISKY_OPTIONS: dict[str, tuple[str, ...]] = {
+    "dnf": ("-c", "--config", "--setopt", "--installroot", "--enableplugin", "--pluginpath"),
+    "zypper": ("--config", "-c", "--plus-repo", "-p"),
+    "pip": ("--python", "--log", "--log-file", "--exists-action"),
+    "npm": (
+        "--browser",
+        "--viewer",
+        "--editor",
+        "--userconfig",
+        "--globalconfig",
+        "--script-shell",
+        "--shell",
+        "--node-options",
+    ),
+}
 
 _TWO_LEVEL: dict[str, dict[str, frozenset[str]]] = {
     "dnf": {
@@ -160,7 +189,9 @@ _TWO_LEVEL: dict[str, dict[str, frozenset[str]]] = {
             "patterns pt repos lr services ls locks ll what-provides wp patch-check pchk "
             "search-packages versioncmp vcmp targetos tos licenses ps needs-rebooting help"
         ),
-        "values": words("--root -R --config -c --reposd-dir -D --cache-dir -C --userdata"),
+        "values": words(
+            "--root -R --config -c --reposd-dir -D --cache-dir -C --userdata --plus-repo -p"
+        ),
     },
     "apk": {
         "read": words("info search list policy stats version dot audit manifest verify query"),
@@ -182,7 +213,10 @@ _TWO_LEVEL: dict[str, dict[str, frozenset[str]]] = {
         "read": words("list show freeze check search index inspect debug help hash"),
         "cache": words("list dir info"),
         "config": words("list get debug"),
-        "values": words("--python --log --proxy --retries --timeout --cert --cache-dir"),
+        "values": words(
+            "--python --log --log-file --proxy --retries --timeout --cert --cache-dir "
+            "--exists-action"
+        ),
     },
     "gem": {
         "read": words(

@@ -42,12 +42,15 @@ def judge_mount(argv: list[str], ctx: Context) -> list[Finding]:
 _READ_OPTIONS: dict[str, frozenset[str]] = {
     "passwd": words("-S --status -a --all"),
     "chage": words("-l --list"),
-    "visudo": words("-c --check"),
-    "pwck": words("-r --read-only"),
+    "visudo": words("-c --check -f --file -q --quiet -s --strict"),
+    "pwck": words("-r --read-only -q --quiet"),
     "grpck": words("-r --read-only"),
     "chkconfig": words("--list"),
     "modprobe": words("-n --dry-run -c --showconfig -D --show-depends"),
-    "mdadm": words("-D --detail -E --examine -Q --query --detail-platform"),
+    "mdadm": words(
+        "-D --detail -E --examine -Q --query --detail-platform -s --scan -b --brief -v "
+        "--verbose -Y --export"
+    ),
     "tune2fs": words("-l"),
     "blockdev": words(
         "--report --getsize64 --getsz --getss --getbsz --getro --getpbsz --getra --getsize "
@@ -68,26 +71,53 @@ _READ_OPTIONS: dict[str, frozenset[str]] = {
         "--show-time-stamping --json -h --help --version"
     ),
 }
-_STRICT = words("blockdev fdisk sfdisk hdparm smartctl ethtool")
+_LENIENT = words("modprobe")
+"""Commands where one read option is enough (``modprobe -n`` is a dry run of everything).
+
+For every other command all options must be read options: ``tune2fs -l -O ^has_journal``
+lists the superblock *and* removes the journal, ``mdadm -D md0 --stop md0`` stops the array.
+"""
+
+
+def _option_names(args: list[str], *, split: bool = True) -> set[str]:
+    """Option names given; short clusters are split (``-Ds`` is ``-D`` and ``-s``)."""
+    names: set[str] = set()
+    for arg in args:
+        if arg.startswith("--") or (arg.startswith("-") and not split):
+            names.add(arg.split("=", 1)[0])
+        elif arg.startswith("-") and len(arg) > 1:
+            names.update("-" + char for char in arg[1:])
+    return names
 
 
 def judge_read_options(argv: list[str], ctx: Context) -> list[Finding]:
     """Commands that only read with listing options (``passwd -S``, ``fdisk -l`` ...)."""
     name = command_name(argv[0])
-    options = {arg.split("=", 1)[0] for arg in argv[1:] if arg.startswith("-")}
+    options = _option_names(argv[1:], split=name != "smartctl")
     if name == "fuser":
         ok = not options & {"-k", "--kill"}
-    elif name in _STRICT:
+    elif name in _LENIENT:
+        ok = bool(options & _READ_OPTIONS[name])
+    else:
         ok = name == "ethtool" or bool(options)
         ok = ok and all(
             option in _READ_OPTIONS[name] or (name == "smartctl" and option.startswith("-l"))
             for option in options
         )
-    else:
-        ok = bool(options & _READ_OPTIONS[name])
     if ok:
         return read(ctx, argv, f"{name} with these options only reads state")
     return change(ctx, argv, f"{name} changes system configuration")
+
+
+_SCAN_CHANGES = words("--cache -a --activate --mknodes --notifydbus --refresh")
+
+
+def judge_lvm_scan(argv: list[str], ctx: Context) -> list[Finding]:
+    """``pvscan``/``vgscan``/``lvscan``: read, except ``--cache -aay`` and ``--mknodes``."""
+    name = command_name(argv[0])
+    if _option_names(argv[1:]) & _SCAN_CHANGES:
+        return change(ctx, argv, f"{name} --cache/--activate/--mknodes changes LVM state")
+    return read(ctx, argv, f"{name} only reads storage information")
 
 
 def judge_parted(argv: list[str], ctx: Context) -> list[Finding]:
@@ -109,9 +139,9 @@ SPECS: list[CommandSpec] = [
     spec("mount swapon", judge_mount, raw_devices_ok=True),
     spec(" ".join([*_READ_OPTIONS, "fuser"]), judge_read_options, raw_devices_ok=True),
     spec("parted", judge_parted, raw_devices_ok=True),
+    spec("pvscan vgscan lvscan", judge_lvm_scan, raw_devices_ok=True),
     spec(
-        "lsblk findmnt blkid pvs vgs lvs pvdisplay vgdisplay lvdisplay pvscan vgscan lvscan "
-        "dumpe2fs xfs_info df",
+        "lsblk findmnt blkid pvs vgs lvs pvdisplay vgdisplay lvdisplay dumpe2fs xfs_info df",
         what="storage information",
         raw_devices_ok=True,
     ),

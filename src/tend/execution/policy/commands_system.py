@@ -22,7 +22,7 @@ _SYSTEMCTL_VALUES = (
     "-t --type -p --property -P --state -H --host -M --machine -n --lines -o --output -s "
     "--signal --kill-whom --kill-value --job-mode --root --image --image-policy --what "
     "--timestamp --boot-loader-entry --boot-loader-menu --reboot-argument --message --when "
-    "--preset-mode --drop-in --check-inhibitors --marked"
+    "--preset-mode --drop-in --check-inhibitors"
 )
 
 
@@ -191,6 +191,9 @@ def judge_config_check(argv: list[str], ctx: Context) -> list[Finding]:
     name = command_name(argv[0])
     checks = _CONFIG_CHECKS[name]
     args = set(argv[1:])
+    directives = {"-g"} if name == "nginx" else {"-C", "-c"}
+    if args & directives and name in {"nginx", "apachectl", "apache2ctl", "httpd"}:
+        return change(ctx, argv, f"{name} -g/-C adds directives, which can load modules")
     if args & checks and not args & {"-s", "-k", "start", "stop", "restart", "graceful"}:
         return read(
             ctx,
@@ -205,11 +208,11 @@ def _changes(names: str, reason: str) -> CommandSpec:
 
 
 _READ_ONLY_SYSTEM = (
-    "free uptime uname id whoami w who last lastb lastlog lscpu lsmem lspci lsusb lsmod lsns "
-    "lslocks lsipc lshw dmidecode vmstat iostat mpstat pidstat nproc top pstree pgrep pidof groups "
-    "users runlevel hostid modinfo lsinitramfs systemd-analyze systemd-cgls systemd-cgtop "
-    "lsb_release sensors systemd-detect-virt virt-what ipcs getenforce sestatus aa-status "
-    "apparmor_status ntpq named-checkconf named-checkzone"
+    "free uptime uname id whoami w who last lastb lscpu lsmem lspci lsusb lsmod lsns "
+    "lslocks lsipc vmstat iostat mpstat pidstat nproc top pstree pgrep pidof groups "
+    "users runlevel hostid modinfo lsinitramfs systemd-cgls systemd-cgtop "
+    "lsb_release systemd-detect-virt virt-what ipcs getenforce sestatus aa-status "
+    "apparmor_status ntpq"
 )
 
 SPECS: list[CommandSpec] = [
@@ -294,7 +297,12 @@ SPECS: list[CommandSpec] = [
     spec("crontab", judge_crontab),
     spec("kill", judge_kill),
     spec("iptables", judge_iptables),
-    spec("iptables-save", what="firewall rules"),
+    spec(
+        "iptables-save",
+        what="firewall rules",
+        value_options="-f --file -M --modprobe -t --table",
+        change_options="-f --file -M --modprobe",
+    ),
     spec("nft", judge_nft),
     spec("ufw", judge_ufw),
     spec("firewall-cmd", judge_firewall_cmd),

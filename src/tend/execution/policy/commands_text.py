@@ -7,7 +7,9 @@ command, and the judges here add what is specific (patterns are not paths, recur
 
 from __future__ import annotations
 
-from tend.execution.policy.argv import command_name
+import re
+
+from tend.execution.policy.argv import command_name, words
 from tend.execution.policy.knowledge import (
     CHANGE,
     CommandSpec,
@@ -191,39 +193,127 @@ def judge_sed(argv: list[str], ctx: Context) -> list[Finding]:
     return read(ctx, argv, "sed without -i only prints its result")
 
 
+_SORT_VALUES = {
+    "sort": words(
+        "-o --output -k --key -t --field-separator -S --buffer-size -T --temporary-directory "
+        "--compress-program --batch-size --files0-from --random-source --parallel --sort"
+    ),
+    "shuf": words("-n --head-count -o --output -i --input-range --random-source"),
+    "iconv": words("-f --from-code -t --to-code -o --output"),
+    "sdiff": words("-o --output -w --width -I --ignore-matching-lines --tabsize --diff-program"),
+}
+_RUNS_PROGRAM = {"sort": "--compress-program", "sdiff": "--diff-program"}
+
+
 def judge_sort(argv: list[str], ctx: Context) -> list[Finding]:
-    """``sort``/``shuf``/``iconv``...: read unless ``-o`` writes a file."""
+    """``sort``/``shuf``/``iconv``/``sdiff``: read unless ``-o`` writes a file.
+
+    ``sort --compress-program=PROG`` and ``sdiff --diff-program=PROG`` run ``PROG``: at least
+    change, and ``PROG`` is judged.
+    """
     name = command_name(argv[0])
-    parsed = parse_args(argv[1:], {"-o", "--output", "-k", "--key", "-t", "-S", "-T", "-n"})
+    parsed = parse_args(argv[1:], _SORT_VALUES[name])
+    findings: list[Finding] = []
+    program = _RUNS_PROGRAM.get(name)
+    if program is not None and parsed.has(program):
+        findings += change(ctx, argv, f"{name} {program} runs a program")
+        for value in parsed.values(program):
+            findings += ctx.run([value], name)
     if parsed.has("-o", "--output"):
-        return change(ctx, argv, f"{name} -o writes a file")
-    return read(ctx, argv, f"{name} only reads files")
+        findings += change(ctx, argv, f"{name} -o writes a file")
+    return findings or read(ctx, argv, f"{name} only reads files")
+
+
+_SECOND_OPERAND_VALUES = {
+    "uniq": words("-f --skip-fields -s --skip-chars -w --check-chars"),
+    "xxd": words("-c -g -l -o -s -n -R"),
+}
 
 
 def judge_second_operand_writes(argv: list[str], ctx: Context) -> list[Finding]:
     """``uniq IN OUT``/``xxd IN OUT``: a second operand is an output file."""
     name = command_name(argv[0])
-    parsed = parse_args(argv[1:], {"-f", "-s", "-w", "-c", "-g", "-l", "-o", "-n", "-C", "-u"})
+    parsed = parse_args(argv[1:], _SECOND_OPERAND_VALUES[name])
     if len(parsed.operands) > 1:
         return change(ctx, argv, f"{name} writes its output to {display(parsed.operands[1])}")
     return read(ctx, argv, f"{name} only reads files")
 
 
+def judge_tree(argv: list[str], ctx: Context) -> list[Finding]:
+    """``tree``: read, unless ``-o FILE`` writes the listing to a file."""
+    values = words("-L -P -I -o -H -T --charset --filelimit --timefmt --sort --fromfile")
+    parsed = parse_args(argv[1:], values)
+    if parsed.has("-o"):
+        return change(ctx, argv, "tree -o writes its listing to a file")
+    return read(ctx, argv, "tree only lists files")
+
+
+_DIFF_VALUES = {
+    "diff": words(
+        "-C -U -F -I -x -X -S -L -D -W --label --from-file --to-file --exclude --exclude-from "
+        "--starting-file --ignore-matching-lines --ifdef --line-format --old-line-format "
+        "--new-line-format --unchanged-line-format --old-group-format --new-group-format "
+        "--changed-group-format --unchanged-group-format --tabsize --width --palette "
+        "--horizon-lines --show-function-line --context --unified"
+    ),
+    "diff3": words("-L --label --diff-program"),
+    "file": words("-m --magic-file -f --files-from -e --exclude -F --separator -P --parameter"),
+}
+
+
+def judge_diff(argv: list[str], ctx: Context) -> list[Finding]:
+    """``diff``/``diff3``/``file``: read, with the options that run programs or print secrets.
+
+    ``diff -r``/``-N`` of a tree that may hold secrets prints them (change);
+    ``diff3 --diff-program=PROG`` runs ``PROG``; ``file -C`` compiles a magic file (writes).
+    """
+    name = command_name(argv[0])
+    values = _DIFF_VALUES[name]
+    parsed = parse_args(argv[1:], values)
+    if name == "file":
+        if parsed.has("-C", "--compile"):
+            return change(ctx, argv, "file -C compiles a magic file and writes it")
+        return read(ctx, argv, "file only reads files")
+    if parsed.has("--diff-program"):
+        findings = change(ctx, argv, f"{name} --diff-program runs a program")
+        for value in parsed.values("--diff-program"):
+            findings += ctx.run([value], name)
+        return findings
+    trees = parsed.values("--from-file", "--to-file") + parsed.operands
+    if parsed.has("-r", "--recursive", "-N", "--new-file", "--unidirectional-new-file"):
+        for operand in trees or ["."]:
+            if ctx.secret_tree(operand):
+                reason = f"{name} -r/-N of {display(operand)} may print secrets"
+                return change(ctx, argv, reason)
+    return read(ctx, argv, f"{name} only compares files")
+
+
+_ENV_RE = re.compile(r"\benv\b|\$ENV|\bstrenv\b")
+
+
 def judge_yq(argv: list[str], ctx: Context) -> list[Finding]:
-    """``yq``: read unless ``-i`` edits files in place."""
-    parsed = parse_args(argv[1:], {"-o", "--output-format", "-p", "--input-format"})
-    if parsed.has("-i", "--inplace"):
+    """``jq``/``yq``: read unless ``-i`` edits files in place or the program reads ``env``.
+
+    ``jq -n env`` prints the whole environment, which may hold secrets (like ``printenv``).
+    """
+    name = command_name(argv[0])
+    values = {"-o", "--output-format", "-p", "--input-format", "-f", "--from-file", "-L"}
+    values |= {"--arg", "--argjson", "--slurpfile", "--rawfile", "--indent", "--tab"}
+    parsed = parse_args(argv[1:], values)
+    if name == "yq" and parsed.has("-i", "--inplace"):
         return change(ctx, argv, "yq -i edits files in place")
-    return read(ctx, argv, "yq only reads files")
+    if any(_ENV_RE.search(arg) for arg in parsed.operands[:1] + parsed.values("-f", "--from-file")):
+        return change(ctx, argv, f"{name} env prints environment variables, which may hold secrets")
+    return read(ctx, argv, f"{name} only reads files")
 
 
 SPECS: list[CommandSpec] = [
     spec(
-        "cat tac nl head tail wc cut tr paste join comm diff diff3 cmp md5sum sha1sum sha224sum "
+        "cat tac nl head tail wc cut tr paste join comm cmp md5sum sha1sum sha224sum "
         "sha256sum sha384sum sha512sum b2sum cksum sum strings od hexdump hd base64 base32 basenc "
         "column fold fmt expand unexpand rev readlink realpath dirname basename pwd echo printf "
-        "true false test [ seq sleep yes which whereis file stat ls dir vdir tree du zcat "
-        "bzcat xzcat zstdcat lz4cat zcmp zdiff jq look numfmt tsort getconf locale tty arch "
+        "true false test [ seq sleep yes which whereis stat ls dir vdir du zcat "
+        "bzcat xzcat zstdcat lz4cat zcmp zdiff look numfmt tsort getconf locale tty arch "
         "getopt namei lsof",
         what="files and system information",
     ),
@@ -234,8 +324,10 @@ SPECS: list[CommandSpec] = [
     ),
     spec("sed", judge_sed),
     spec("sort shuf iconv sdiff", judge_sort),
+    spec("tree", judge_tree),
+    spec("diff diff3 file", judge_diff),
     spec("uniq xxd", judge_second_operand_writes),
-    spec("yq", judge_yq),
+    spec("jq yq", judge_yq),
     spec(
         "less more most pg view man",
         default=CHANGE,

@@ -1,8 +1,9 @@
-"""Knowledge about tool suites with many subcommands: docker, git, kubectl, openssl."""
+"""Knowledge about tool suites with many subcommands: docker, kubectl, openssl (git: elsewhere)."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from tend.execution.policy.argv import command_name, words
 from tend.execution.policy.knowledge import (
@@ -59,70 +60,6 @@ def judge_docker(argv: list[str], ctx: Context) -> list[Finding]:
     return change(ctx, argv, f"{name} {shown} changes containers or images")
 
 
-_GIT_READ = words(
-    "status log show diff blame ls-files ls-tree ls-remote rev-parse rev-list describe shortlog "
-    "cat-file grep version help show-ref show-branch whatchanged count-objects check-ignore "
-    "check-attr name-rev merge-base var for-each-ref verify-commit verify-tag annotate"
-)
-_GIT_LISTING = {
-    "branch": words(
-        "-a --all -r --remotes -l --list -v -vv --verbose --merged --no-merged "
-        "--contains --no-contains --show-current --sort --format --color "
-        "--no-color --points-at -q --column --no-column"
-    ),
-    "tag": words(
-        "-l --list -n --sort --format --contains --no-contains --merged --no-merged "
-        "--points-at --column --color"
-    ),
-    "remote": words("-v --verbose"),
-    "config": words(
-        "--get --get-all --get-regexp --list -l --show-origin --show-scope "
-        "--name-only --global --system --local --worktree -z --null --type "
-        "--includes --default"
-    ),
-}
-_GIT_NESTED_READ = {
-    "stash": words("list show"),
-    "remote": words("show get-url"),
-    "worktree": words("list"),
-    "submodule": words("status summary"),
-    "notes": words("list show"),
-    "reflog": words("show"),
-}
-_GIT_BARE_READ = frozenset({"submodule", "notes", "reflog"})
-
-
-def judge_git(argv: list[str], ctx: Context) -> list[Finding]:
-    """``git``: inspection subcommands are read; anything that writes a repository changes."""
-    parsed = parse_args(
-        argv[1:],
-        {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env"},
-        stop_at_operand=True,
-    )
-    if parsed.has("-c", "--config-env", "--exec-path"):
-        return change(ctx, argv, "git -c can configure commands for git to run")
-    if any(arg.startswith(("--output", "--ext-diff", "--textconv")) for arg in argv[1:]):
-        return change(ctx, argv, "git --output/--ext-diff writes files or runs programs")
-    if not parsed.operands:
-        return read(ctx, argv, "git without a subcommand only prints help")
-    sub, rest = parsed.operands[0], parsed.operands[1:]
-    if sub in _GIT_READ:
-        return read(ctx, argv, f"git {sub} only reads the repository")
-    sub_parsed = parse_args(rest, {"--sort", "--format", "--contains", "--points-at", "--type"})
-    first = sub_parsed.operands[0] if sub_parsed.operands else None
-    if first in _GIT_NESTED_READ.get(sub, ()) or (first is None and sub in _GIT_BARE_READ):
-        return read(ctx, argv, f"git {sub} only reads the repository")
-    listing = _GIT_LISTING.get(sub)
-    if listing is not None and all(option in listing for option, _ in sub_parsed.options):
-        if sub == "config":
-            ok = sub_parsed.has("--get", "--get-all", "--get-regexp", "--list", "-l")
-        else:
-            ok = first is None or sub_parsed.has("-l", "--list")
-        if ok:
-            return read(ctx, argv, f"git {sub} only lists")
-    return change(ctx, argv, f"git {display(sub)} changes a repository or talks to a remote")
-
-
 _KUBECTL_READ = words(
     "get describe logs top explain api-resources api-versions version cluster-info events diff"
 )
@@ -157,16 +94,21 @@ def judge_kubectl(argv: list[str], ctx: Context) -> list[Finding]:
             "--since",
             "--tail",
             "--sort-by",
+            "--raw",
+            "--output-directory",
         },
     )
     ops = parsed.operands
     if not ops:
         return read(ctx, argv, "kubectl without a subcommand only prints help")
-    kinds = {part.split(".")[0].lower() for op in ops[1:] for part in re.split(r"[,/]", op)}
+    named = ops[1:] + [unquote(path) for path in parsed.values("--raw")]
+    kinds = {part.split(".")[0].lower() for op in named for part in re.split(r"[,/?]", op)}
     if kinds & {"secret", "secrets"}:
         return change(ctx, argv, f"kubectl {display(ops[0])} of secrets exposes credentials")
     if parsed.has("--raw") and ops[0] == "config":
         return change(ctx, argv, "kubectl config view --raw prints credentials")
+    if parsed.has("--output-directory"):
+        return change(ctx, argv, "kubectl --output-directory writes files")
     if ops[0] in _KUBECTL_READ:
         return read(ctx, argv, f"kubectl {ops[0]} only reads cluster state")
     if len(ops) > 1 and ops[1] in _KUBECTL_NESTED.get(ops[0], ()):
@@ -180,24 +122,39 @@ _OPENSSL_READ = words(
 )
 _OPENSSL_WRITES = words(
     "-out -keyout -new -newkey -genkey -signkey -CAkey -CAcreateserial -CAserial -req -x509 "
-    "-writerand -sess_out -msgfile -keylogfile -key -passin -passout"
+    "-writerand -sess_out -msgfile -keylogfile -key -passin -passout -respout -reqout -port "
+    "-engine -provider -provider-path -config -ssl_config -ssl_client_engine -rkey -out_trusted"
 )
 
 
 def judge_openssl(argv: list[str], ctx: Context) -> list[Finding]:
-    """``openssl x509|req|verify|s_client ...`` without output or key options are read."""
+    """``openssl x509|req|verify|s_client ...`` without output or key options are read.
+
+    OpenSSL 3 also accepts ``--opt`` and ``-opt=value``. Options that write files (``-out``,
+    ``-respout``), start a server (``ocsp -port``) or load code (``-engine``, ``-provider``,
+    ``-config``, which can load engines) are a change.
+    """
     sub = argv[1] if len(argv) > 1 else ""
     if sub not in _OPENSSL_READ:
         return change(ctx, argv, f"openssl {display(sub)} can create keys or write files")
     for arg in argv[2:]:
-        if arg.split("=", 1)[0] in _OPENSSL_WRITES:
-            return change(ctx, argv, f"openssl {sub} {arg} writes files or uses private keys")
+        option = arg.split("=", 1)[0]
+        if option.startswith("--"):
+            option = option[1:]
+        if option in _OPENSSL_WRITES:
+            return change(
+                ctx, argv, f"openssl {sub} {display(arg)} writes files, loads code or uses keys"
+            )
     return read(ctx, argv, f"openssl {sub} only reads certificates or connections")
 
 
 def judge_ssh_keygen(argv: list[str], ctx: Context) -> list[Finding]:
     """``ssh-keygen -l``/``-F``/``-L`` only read; other modes write keys or known_hosts."""
-    parsed = parse_args(argv[1:], {"-f", "-F", "-E", "-t", "-b", "-C", "-N", "-P", "-R"})
+    parsed = parse_args(
+        argv[1:], {"-f", "-F", "-E", "-t", "-b", "-C", "-N", "-P", "-R", "-D", "-w", "-O", "-n"}
+    )
+    if parsed.has("-D", "-w"):
+        return change(ctx, argv, "ssh-keygen -D/-w loads a PKCS#11 or FIDO library")
     if parsed.has("-l", "-F", "-L", "-B") and not parsed.has("-R"):
         return read(ctx, argv, "ssh-keygen -l/-F/-L only shows key information")
     return change(ctx, argv, "ssh-keygen creates or changes keys")
@@ -205,7 +162,6 @@ def judge_ssh_keygen(argv: list[str], ctx: Context) -> list[Finding]:
 
 SPECS: list[CommandSpec] = [
     spec("docker", judge_docker),
-    spec("git", judge_git),
     spec("kubectl", judge_kubectl),
     spec("openssl", judge_openssl),
     spec("ssh-keygen", judge_ssh_keygen),

@@ -24,10 +24,19 @@ _NOT_BLOCK_DIRS = words(
     "pts shm mqueue fd input net snd dri bus char hugepages cpu usb vfio serial v4l dma_heap cgroup"
 )
 HARMLESS_SINKS = words(
-    "/dev/null /dev/zero /dev/full /dev/stdout /dev/stderr /dev/stdin /dev/tty /dev/random "
-    "/dev/urandom"
+    "/dev/null /dev/zero /dev/full /dev/stdout /dev/stderr /dev/tty /dev/random /dev/urandom"
 )
-_HARMLESS_FD_RE = re.compile(r"/(?:dev/fd|proc/self/fd|dev/pts)/\d+")
+"""Paths whose writing has no lasting effect.
+
+``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/1|2`` are the command's own output (reopened
+through ``/proc/self/fd``, so a redirection of fd 1 or 2 is judged where it is made);
+``/dev/tty`` is the command's own controlling terminal, if it has one. Not harmless:
+``/dev/stdin`` and ``/dev/fd/0`` (opening them for writing reopens whatever file is the input,
+so ``cat < /etc/hosts > /dev/stdin`` truncates ``/etc/hosts``), ``/dev/fd/N`` for N >= 3 (any
+file the shell opened, ``exec 3</etc/hosts``), and ``/dev/pts/N``, ``/dev/ttyN``,
+``/dev/console`` (other users' terminals: writing there injects text into their sessions).
+"""
+_HARMLESS_FD_RE = re.compile(r"/(?:dev/fd|proc/self/fd|proc/thread-self/fd)/[12]")
 
 _DEVICE_EXEMPLARS: tuple[tuple[str, DeviceKind], ...] = (
     ("/dev/sda", "disk"),

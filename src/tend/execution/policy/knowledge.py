@@ -180,6 +180,21 @@ class ParsedArgs:
         ]
 
 
+def _takes_value(name: str, takes_value: frozenset[str]) -> bool:
+    """Whether ``--name`` takes a value: listed, or an abbreviation of listed long options.
+
+    ``sed --expr 'w /tmp/x'`` is ``sed --expression 'w /tmp/x'``: without this the value would
+    be taken for an operand (a file), and the script would go unjudged.
+    """
+    if name in takes_value:
+        return True
+    return (
+        name.startswith("--")
+        and len(name) > 3
+        and any(option.startswith(name) for option in takes_value if option.startswith("--"))
+    )
+
+
 def parse_args(
     args: Sequence[str],
     value_options: Iterable[str] = (),
@@ -189,7 +204,8 @@ def parse_args(
 ) -> ParsedArgs:
     """Split arguments into options and operands, GNU style.
 
-    ``--name=value`` and ``--name value`` (for options in ``value_options``) give a value,
+    ``--name=value`` and ``--name value`` (for options in ``value_options``, or
+    abbreviations of them) give a value,
     short options may be clustered (``-rf``) and a value may be glued (``-n5``). ``--`` ends the
     options.
 
@@ -215,7 +231,7 @@ def parse_args(
             name, eq, value = arg.partition("=")
             if eq:
                 parsed.options.append((name, value))
-            elif name in takes_value and index < len(args):
+            elif _takes_value(name, takes_value) and index < len(args):
                 parsed.options.append((name, args[index]))
                 index += 1
             else:

@@ -4,30 +4,38 @@ from __future__ import annotations
 
 from tend.execution.policy import (
     commands_files,
+    commands_git,
     commands_net,
     commands_pkg,
     commands_storage,
+    commands_sysinfo,
     commands_system,
     commands_text,
     commands_tools,
     shells,
     wrappers,
+    wrappers_gnu,
     wrappers_remote,
+    wrappers_ssh,
 )
 from tend.execution.policy.argv import command_family
 from tend.execution.policy.knowledge import CommandSpec
 
 _MODULES = (
     commands_files,
+    commands_git,
     commands_net,
     commands_pkg,
     commands_storage,
+    commands_sysinfo,
     commands_system,
     commands_text,
     commands_tools,
     shells,
     wrappers,
+    wrappers_gnu,
     wrappers_remote,
+    wrappers_ssh,
 )
 
 

@@ -22,10 +22,11 @@ REDIRECTIONS = words("< > >> <> >| &> &>> >& <& << <<- <<<")
 _SEPARATORS = frozenset([";", "&", "&&", "||", "|", "|&", "\n"])
 _CASE_SEPARATORS = frozenset([";;", ";&", ";;&"])
 _TRANSPARENT = frozenset(
-    {"if", "then", "elif", "else", "fi", "do", "done", "while", "until", "!", "time"}
+    {"if", "then", "elif", "else", "fi", "do", "done", "while", "until", "!", "time", "coproc"}
 )
-_UNANALYSED = frozenset({"for", "select", "case", "esac", "in", "coproc", "[[", "]]", "(("})
-_ASSIGNMENT_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=(.*)", re.DOTALL)
+_UNANALYSED = frozenset({"for", "select", "case", "esac", "in", "[[", "]]", "(("})
+_LOOPS = frozenset({"while", "until", "for", "select"})
+_ASSIGNMENT_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\+?=(.*)", re.DOTALL)
 
 
 @dataclass(slots=True)
@@ -46,6 +47,7 @@ class SimpleCommand:
     redirects: list[Redirect] = field(default_factory=list)
     function: str | None = None
     construct: str | None = None
+    construct_words: list[str] = field(default_factory=list)
 
     def empty(self) -> bool:
         """Whether nothing was collected yet."""
@@ -58,9 +60,10 @@ class Script:
 
     commands: list[SimpleCommand] = field(default_factory=list)
     substitutions: list[str] = field(default_factory=list)
+    remainders: list[str] = field(default_factory=list)
     issues: list[str] = field(default_factory=list)
     functions: set[str] = field(default_factory=set)
-    self_calling: set[str] = field(default_factory=set)
+    loops: bool = False
 
 
 class _Parser:
@@ -73,6 +76,7 @@ class _Parser:
         self.groups: list[tuple[str, str | None]] = []
         self.pending_function: str | None = None
         self.expect_function_name = False
+        self.after_time = False
         self.current = SimpleCommand()
 
     def _enclosing(self) -> str | None:
@@ -100,6 +104,7 @@ class _Parser:
 
     def _operator(self, token: Token) -> None:
         op, current, issues = token.value, self.current, self.script.issues
+        self.after_time = False
         if op in _SEPARATORS or op in _CASE_SEPARATORS:
             if op in _CASE_SEPARATORS:
                 issues.append("uses a case statement")
@@ -143,9 +148,24 @@ class _Parser:
         elif word in _UNANALYSED:
             self.current.construct = word
             self.script.issues.append(f"uses the shell construct '{word}'")
+        elif word in _TRANSPARENT:
+            self._transparent(word)
         else:
-            return word in _TRANSPARENT
+            return False
+        self.script.loops = self.script.loops or word in _LOOPS
         return True
+
+    def _transparent(self, word: str) -> None:
+        """``time`` (with ``-p``), ``coproc`` (with a NAME before a compound command) ..."""
+        self.after_time = word == "time"
+        if word != "coproc":
+            return
+        self.script.issues.append("uses the shell construct 'coproc'")
+        tokens, index = self.tokens, self.index
+        if index + 1 < len(tokens) and tokens[index].kind == "word":
+            following = tokens[index + 1]
+            if following.value in {"{", "("} and not following.quoted:
+                self.index += 1
 
     def _word(self, token: Token) -> None:
         word, current = token.value, self.current
@@ -155,6 +175,10 @@ class _Parser:
             self.script.functions.add(word)
             return
         starts = not current.words and not current.construct
+        if starts and self.after_time and word in {"-p", "--"}:
+            self.after_time = word == "-p"
+            return
+        self.after_time = False
         if starts and not token.quoted and self._reserved(word):
             return
         assignment = _ASSIGNMENT_RE.fullmatch(word) if starts else None
@@ -162,6 +186,10 @@ class _Parser:
             current.assignments.append((assignment.group(1), assignment.group(2)))
         elif not current.construct:
             current.words.append(word)
+        elif word == "do" and not token.quoted and current.construct in {"for", "select"}:
+            self._finish()
+        else:
+            current.construct_words.append(word)
 
     def run(self) -> Script:
         while self.index < len(self.tokens):
@@ -174,9 +202,6 @@ class _Parser:
         self._finish()
         if self.groups:
             self.script.issues.append("has an unclosed group or subshell")
-        for command in self.script.commands:
-            if command.function is not None and command.words[:1] == [command.function]:
-                self.script.self_calling.add(command.function)
         return self.script
 
 
@@ -195,5 +220,7 @@ def parse_script(text: str) -> Script:
     """
     lexer = Lexer(text)
     tokens = lexer.run()
-    script = Script(substitutions=lexer.substitutions, issues=lexer.issues)
+    script = Script(
+        substitutions=lexer.substitutions, remainders=lexer.remainders, issues=lexer.issues
+    )
     return _Parser(tokens, script).run()

@@ -11,12 +11,13 @@ import re
 import shlex
 
 from tend.execution.policy.argv import command_name, words
+from tend.execution.policy.getopt import getopt_long, option_table
 from tend.execution.policy.knowledge import (
     CommandSpec,
     Context,
     Finding,
     change,
-    parse_args,
+    display,
     read,
     spec,
 )
@@ -51,74 +52,79 @@ def unsafe_assignment(name: str, value: str) -> str | None:
     return f"setting {name} can change which code runs"
 
 
+_SHELL_VARIABLES = re.compile(
+    r"PAGER|SYSTEMD_PAGER|GIT_PAGER|MANPAGER|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_EDITOR|"
+    r"GIT_SEQUENCE_EDITOR|EDITOR|VISUAL|SYSTEMD_EDITOR|KUBE_EDITOR|BROWSER|LESSOPEN|LESSCLOSE|"
+    r"KUBECTL_EXTERNAL_DIFF|GIT_PROXY_COMMAND|RSYNC_RSH|GIT_ASKPASS|SSH_ASKPASS|SUDO_ASKPASS|"
+    r"GIT_SSH|SHELL"
+)
+
+
+def assignment_findings(name: str, value: str, ctx: Context, argv: list[str]) -> list[Finding]:
+    """Judge ``NAME=VALUE`` given to a command: unsafe variables are at least a change.
+
+    Variables that name a program or a shell command run later (``PAGER``, ``GIT_PAGER``,
+    ``GIT_SSH_COMMAND``, ``GIT_EXTERNAL_DIFF``, ``EDITOR`` ...) also have their value judged
+    as a shell command, so ``env GIT_PAGER='rm -rf /' git log`` is forbidden.
+
+    Args:
+        name: Variable name.
+        value: Value assigned.
+        ctx: The judging context.
+        argv: The argv the assignment belongs to (for the finding).
+
+    Returns:
+        The findings (none when the assignment is harmless).
+    """
+    reason = unsafe_assignment(name, value)
+    if reason is None:
+        return []
+    findings = change(ctx, argv, f"{command_name(argv[0])}: {reason}")
+    if _SHELL_VARIABLES.fullmatch(name) and value.strip("|- "):
+        findings += ctx.run_shell(value.strip("|- "), name)
+    return findings
+
+
 def assignments(argv: list[str], start: int, ctx: Context) -> tuple[int, list[Finding]]:
     """Skip ``NAME=VALUE`` words from ``start``; return the next index and findings."""
     findings: list[Finding] = []
     index = start
     while index < len(argv) and (match := _ASSIGNMENT_RE.fullmatch(argv[index])):
-        reason = unsafe_assignment(match.group(1), match.group(2))
-        if reason is not None:
-            findings += change(ctx, argv, f"{command_name(argv[0])}: {reason}")
+        findings += assignment_findings(match.group(1), match.group(2), ctx, argv)
         index += 1
     return index, findings
 
 
 def wrapper_options(
-    argv: list[str], values: str, flags: str
+    argv: list[str], values: str, flags: str, optional: str = ""
 ) -> tuple[dict[str, str | None], int, str | None]:
-    """Parse a wrapper's options strictly, stopping at its command.
+    """Parse a wrapper's options as GNU ``getopt_long`` with ``+`` does, stopping at its command.
+
+    Long options may be abbreviated (``--sig`` is ``--signal``); an ambiguous or unknown option
+    is reported, as the real wrapper then exits without running anything.
 
     Args:
         argv: The wrapper's argv.
         values: Space-separated options that take a value.
         flags: Space-separated options without a value.
+        optional: Space-separated options with an optional, glued value.
 
     Returns:
-        The options seen (with values), the index of the command and the first option not
-        understood (``None`` when all were).
+        The options seen (by full name, with values), the index of the command and the first
+        option not understood (``None`` when all were).
     """
-    takes_value, plain = words(values), words(flags)
-    seen: dict[str, str | None] = {}
-    index = 1
-    while index < len(argv):
-        arg = argv[index]
-        if arg == "--":
-            return seen, index + 1, None
-        if not arg.startswith("-") or arg == "-":
-            break
-        index += 1
-        if arg.startswith("--"):
-            name, eq, value = arg.partition("=")
-            if name in takes_value and not eq:
-                value = argv[index] if index < len(argv) else ""
-                index += 1
-            elif name not in takes_value and name not in plain:
-                return seen, index, arg
-            seen[name] = value if (eq or name in takes_value) else None
-            continue
-        for pos, char in enumerate(arg[1:], start=2):
-            option = "-" + char
-            if option in takes_value:
-                value = arg[pos:]
-                if not value:
-                    value = argv[index] if index < len(argv) else ""
-                    index += 1
-                seen[option] = value
-                break
-            if option not in plain:
-                return seen, index, arg
-            seen[option] = None
-    return seen, index, None
+    result = getopt_long(argv, option_table(values, flags, optional))
+    return result.seen, result.index, result.unknown
 
 
 _SUDO_VALUES = (
-    "-u -g -h -p -C -D -r -t -T -U --user --group --host --prompt --close-from --chdir --role "
-    "--type --command-timeout --other-user"
+    "-a -C -c -D -g -p -R -r -t -T -U -u --auth-type --close-from --login-class --chdir --group "
+    "--host --prompt --chroot --role --type --command-timeout --other-user --user"
 )
 _SUDO_FLAGS = (
-    "-A -b -E -H -K -k -L -l -n -P -S -V -v -i -s -e --askpass --background --preserve-env "
-    "--set-home --reset-timestamp --remove-timestamp --list --non-interactive --preserve-groups "
-    "--stdin --version --validate --login --shell --edit --help --bell"
+    "-A -B -b -E -e -H -i -K -k -L -l -N -n -P -S -s -V -v --askpass --bell --background --edit "
+    "--set-home --help --login --remove-timestamp --reset-timestamp --list --non-interactive "
+    "--no-update --preserve-groups --stdin --shell --version --validate"
 )
 
 
@@ -126,17 +132,18 @@ def judge_sudo(argv: list[str], ctx: Context) -> list[Finding]:
     """``sudo``/``doas``/``pkexec``: judged by the command they run as another user.
 
     ``-e``/``sudoedit`` edit files (change); ``-s``/``-i`` without a command start an
-    interactive shell (change); ``-l``, ``-v``, ``-k`` and ``-V`` only read.
+    interactive shell (change); ``-l``, ``-v``, ``-k`` and ``-V`` only read. ``-R DIR`` runs the
+    command inside another root (at least change).
     """
     name = command_name(argv[0])
     if name == "sudoedit":
         return change(ctx, argv, "sudoedit edits files as another user")
-    values, flags = _SUDO_VALUES, _SUDO_FLAGS
+    values, flags, optional = _SUDO_VALUES, _SUDO_FLAGS, "-h --preserve-env"
     if name == "doas":
-        values, flags = "-u -C", "-n -s -L"
+        values, flags, optional = "-a -u -C", "-n -s -L", ""
     elif name == "pkexec":
-        values, flags = "--user", "--disable-internal-agent --keep-cwd"
-    seen, index, unknown = wrapper_options(argv, values, flags)
+        values, flags, optional = "-u --user", "--disable-internal-agent --keep-cwd", ""
+    seen, index, unknown = wrapper_options(argv, values, flags, optional)
     if unknown is not None:
         return change(ctx, argv, f"{name} option {unknown} is not understood")
     if seen.keys() & {"-e", "--edit"}:
@@ -150,7 +157,16 @@ def judge_sudo(argv: list[str], ctx: Context) -> list[Finding]:
             return change(ctx, argv, f"{name} without a command starts an interactive shell")
         return read(ctx, argv, f"{name} without a command runs nothing")
     chdir = seen.get("-D") or seen.get("--chdir") or None
-    return ctx.run(command, name, cwd=chdir) + findings
+    inner = ctx.run(command, name, cwd=chdir) + findings
+    if seen.keys() & {"-R", "--chroot"}:
+        reason = f"{name} --chroot runs {display(command_name(command[0]))} in another root"
+        inner.append(ctx.floor(name, reason, argv, inner))
+    return inner
+
+
+_ENV_VALUES = "-a -C -S -u -P --argv0 --chdir --split-string --unset"
+_ENV_FLAGS = "-i -0 -v --ignore-environment --null --debug --help --version --list-signal-handling"
+_ENV_OPTIONAL = "--default-signal --ignore-signal --block-signal"
 
 
 def judge_env(argv: list[str], ctx: Context) -> list[Finding]:
@@ -158,13 +174,8 @@ def judge_env(argv: list[str], ctx: Context) -> list[Finding]:
 
     Without a command ``env`` prints the environment, which may hold secrets (change).
     """
-    values = "-u --unset -C --chdir -S --split-string -P"
-    flags = (
-        "-i --ignore-environment -0 --null -v --debug --help --version --default-signal "
-        "--ignore-signal --block-signal --list-signal-handling"
-    )
     args = ["env", "-i", *argv[2:]] if argv[1:2] == ["-"] else argv
-    seen, index, unknown = wrapper_options(args, values, flags)
+    seen, index, unknown = wrapper_options(args, _ENV_VALUES, _ENV_FLAGS, _ENV_OPTIONAL)
     if unknown is not None:
         return change(ctx, argv, f"env option {unknown} is not understood")
     if seen.keys() & {"--help", "--version"}:
@@ -189,7 +200,14 @@ def judge_env(argv: list[str], ctx: Context) -> list[Finding]:
 
 
 def _simple(
-    name: str, values: str, flags: str, operands: int = 0, *, empty: str = "", lookups: str = ""
+    name: str,
+    values: str,
+    flags: str,
+    operands: int = 0,
+    *,
+    optional: str = "",
+    empty: str = "",
+    lookups: str = "",
 ) -> CommandSpec:
     """A wrapper with fixed options, ``operands`` positional arguments, then the command.
 
@@ -198,7 +216,7 @@ def _simple(
 
     def judge(argv: list[str], ctx: Context) -> list[Finding]:
         wrapper = command_name(argv[0])
-        seen, index, unknown = wrapper_options(argv, values, f"{flags} {lookups}")
+        seen, index, unknown = wrapper_options(argv, values, f"{flags} {lookups}", optional)
         if unknown is not None:
             return change(ctx, argv, f"{wrapper} option {unknown} is not understood")
         if seen.keys() & ({"--help", "--version"} | words(lookups)):
@@ -208,69 +226,6 @@ def _simple(
         return ctx.run(argv[index + operands :], wrapper)
 
     return spec(name, judge, check_secrets=False)
-
-
-def judge_nice(argv: list[str], ctx: Context) -> list[Finding]:
-    """``nice [-n N | -N] COMMAND``: judged by the command."""
-    index = 1
-    if index < len(argv) and argv[index] in {"-n", "--adjustment"}:
-        index += 2
-    elif index < len(argv) and re.fullmatch(r"-n-?\d+|--adjustment=-?\d+|--?\d+", argv[index]):
-        index += 1
-    if index < len(argv) and argv[index] == "--":
-        index += 1
-    if index >= len(argv):
-        return read(ctx, argv, "nice without a command only prints the niceness")
-    return ctx.run(argv[index:], "nice")
-
-
-def judge_ionice(argv: list[str], ctx: Context) -> list[Finding]:
-    """``ionice``: changing another process (``-p``) is a change; else judged by the command."""
-    values = "-c --class -n --classdata -p --pid -P --pgid -u --uid"
-    seen, index, unknown = wrapper_options(argv, values, "-t --ignore -h --help")
-    if unknown is not None:
-        return change(ctx, argv, f"ionice option {unknown} is not understood")
-    if seen.keys() & {"-p", "--pid", "-P", "--pgid", "-u", "--uid"}:
-        if seen.keys() & {"-c", "--class", "-n", "--classdata"}:
-            return change(ctx, argv, "ionice -p changes the I/O priority of running processes")
-        return read(ctx, argv, "ionice -p only shows I/O priorities")
-    if index >= len(argv):
-        return read(ctx, argv, "ionice without a command only shows the I/O priority")
-    return ctx.run(argv[index:], "ionice")
-
-
-def judge_pid_or_command(argv: list[str], ctx: Context) -> list[Finding]:
-    """``chrt``/``taskset``: ``-p`` with a value changes a process; else judged by the command."""
-    name = command_name(argv[0])
-    values = words("-T --sched-runtime -P --sched-period -D --sched-deadline")
-    parsed = parse_args(argv[1:], values, stop_at_operand=True)
-    if parsed.has("-p", "--pid"):
-        if len(parsed.operands) >= 2:
-            return change(ctx, argv, f"{name} -p changes the scheduling of a running process")
-        return read(ctx, argv, f"{name} -p only shows the scheduling of a process")
-    if parsed.has("-m", "--max") or len(parsed.operands) < 2:
-        return read(ctx, argv, f"{name} without a command only shows scheduling information")
-    return ctx.run(parsed.operands[1:], name)
-
-
-def judge_xargs(argv: list[str], ctx: Context) -> list[Finding]:
-    """``xargs CMD``: judged by ``CMD``, and at least change (its arguments come from input)."""
-    values = words(
-        "-a --arg-file -d --delimiter -E -I -L -n --max-args -P --max-procs -s --max-chars "
-        "--process-slot-var"
-    )
-    parsed = parse_args(argv[1:], values, stop_at_operand=True)
-    command = parsed.operands or ["echo"]
-    inner = ctx.run(command, "xargs")
-    reason = (
-        f"xargs runs {command_name(command[0])} with arguments read from its input, "
-        "which cannot be judged in advance"
-    )
-    findings = [*inner, ctx.floor("xargs", reason, argv, inner)]
-    secret = ctx.secret(parsed.values("-a", "--arg-file"))
-    if secret is not None:
-        findings += change(ctx, argv, f"xargs reads {secret}")
-    return findings
 
 
 def judge_busybox(argv: list[str], ctx: Context) -> list[Finding]:
@@ -289,19 +244,18 @@ SPECS: list[CommandSpec] = [
     _simple(
         "timeout",
         "-s --signal -k --kill-after",
-        "--preserve-status --foreground -v --verbose --help --version",
+        "-f -p --preserve-status --foreground -v --verbose --help --version",
         1,
     ),
-    spec("nice", judge_nice, check_secrets=False),
-    spec("ionice", judge_ionice, check_secrets=False),
-    _simple("stdbuf", "-i --input -o --output -e --error", "--help"),
-    spec("chrt taskset", judge_pid_or_command, check_secrets=False),
-    _simple("setsid", "", "-c --ctty -f --fork -w --wait --help"),
-    _simple("time", "-f --format", "-p --portability -v --verbose -q --quiet --help"),
+    _simple("stdbuf", "-i --input -o --output -e --error", "--help --version"),
+    _simple("setsid", "", "-c --ctty -f --fork -w --wait -h --help -V --version"),
     _simple("command", "", "-p", lookups="-v -V"),
     _simple("builtin", "", ""),
     _simple("exec", "-a", "-c -l", empty="exec without a command only sets redirections"),
-    _simple("systemd-inhibit", "--what --who --why --mode", "--list"),
-    spec("xargs", judge_xargs, check_secrets=False),
+    _simple(
+        "systemd-inhibit",
+        "--what --who --why --mode",
+        "--list --no-pager --no-legend -h --help --version",
+    ),
     spec("busybox", judge_busybox, check_secrets=False),
 ]
