@@ -60,7 +60,13 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue="default",
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.celery_visibility_timeout,
+            # Redis: look for unacked messages of dead workers every half visibility timeout
+            # (kombu's default, 10 s x a throttle of 10, delays redelivery by ~100 s).
+            "unacked_restore_interval": max(1, settings.celery_visibility_timeout // 2),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
@@ -145,10 +151,11 @@ class CeleryBackend:
         self._task = asyncio.create_task(self._loop(), name="tend-redispatch")
 
     async def stop(self) -> None:
-        """Stop re-dispatching."""
+        """Stop re-dispatching and close the broker connections."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self.app.close)
 
 
 class WorkerRuntime:
