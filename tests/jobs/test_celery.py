@@ -277,3 +277,44 @@ async def test_broker_down_is_503_and_the_job_is_sent_later(celery_case: CeleryC
         assert done["state"] == "succeeded", done
         assert worker_pid(done) == worker.pid
         assert done["result"]["results"][0]["stdout"] == "later\n"
+
+
+async def test_a_large_run_is_split_into_parts_across_workers(celery_case: CeleryCase) -> None:
+    case = celery_case
+    case.fields["run_part_hosts"] = 2
+    workers = [case.spawn_worker(), case.spawn_worker()]
+    async with start_harness(make_settings(case.tmp_path, **case.fields)) as h:
+        await case.ready(*workers)
+        admin = await h.role_headers(Role.ADMIN)
+        for index in range(6):
+            created = await h.client.post(
+                "/api/v1/hosts",
+                json={"name": f"part-{index}", "transport": "local", "tags": ["local"]},
+                headers=admin,
+            )
+            assert created.status_code == 201
+        accepted = await h.client.post(
+            "/api/v1/runs",
+            json={"argv": ["echo", "split"], "targets": ["tag:local"], "async": True},
+            headers=admin,
+        )
+        job_id = accepted.json()["job_id"]
+        job = await wait_job(h, admin, job_id, "succeeded", "failed", within=60)
+        assert job["state"] == "succeeded", job
+        results = job["result"]["results"]
+        assert sorted(r["host"] for r in results) == sorted(
+            ["local", *(f"part-{i}" for i in range(6))]
+        )
+        assert all(r["status"] == "ok" and r["stdout"] == "split\n" for r in results)
+        parts = [
+            j
+            for j in (await h.client.get("/api/v1/jobs", headers=admin)).json()
+            if j["params"].get("part_of") == job_id
+        ]
+        assert len(parts) == 4  # 7 hosts in parts of at most 2
+        assert all(p["state"] == "succeeded" for p in parts)
+        assert {worker_pid(p) for p in parts} <= {w.pid for w in workers}
+        events = await h.client.get(f"/api/v1/jobs/{job_id}/events", headers=admin)
+        kinds = event_kinds(events.text)
+        assert "split" in kinds
+        assert kinds.count("host") == 7

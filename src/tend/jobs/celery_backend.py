@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tend.db import Database, utcnow
 from tend.jobs.models import Job
@@ -107,14 +107,20 @@ class CeleryBackend:
             await asyncio.wait_for(asyncio.to_thread(self._send, job_id, queue), 10)
         except Exception as exc:  # kombu/redis/amqp raise many types; all mean "not sent"
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        async with self.jobs.database.session() as session:
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(dispatched_at=utcnow())
+            )
 
     async def cancel_running(self, job_id: str) -> None:
         """Nothing to send: the worker's heartbeat sees ``cancel_requested`` and stops."""
 
     async def redispatch(self) -> int:
-        """Re-send jobs queued for a while that no worker took (broker was down, say).
+        """Send queued jobs that never reached the broker.
 
-        Duplicates are harmless: only one worker can claim a queued job.
+        The broker was down, or the API stopped between commit and send. A duplicate is
+        harmless (only one worker can claim a queued job), but jobs that merely wait in a long
+        queue are not re-sent.
 
         Returns:
             How many were re-sent.
@@ -125,7 +131,11 @@ class CeleryBackend:
                 (
                     await session.execute(
                         select(Job.id, Job.queue)
-                        .where(Job.state == "queued", Job.created_at < cutoff)
+                        .where(
+                            Job.state == "queued",
+                            Job.dispatched_at.is_(None),
+                            Job.created_at < cutoff,
+                        )
                         .limit(500)
                     )
                 ).all()

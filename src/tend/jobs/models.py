@@ -47,6 +47,8 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    # When the job was handed to a broker (Celery); queued jobs without it are re-sent.
+    dispatched_at: Mapped[datetime | None]
 
 
 class JobEvent(Base):
