@@ -26,6 +26,10 @@ from tend.jobs.schemas import JobEventPublic, JobPublic
 _FOLLOW_POLL = 1.0
 
 
+class _NotApplied(Exception):
+    """A conditional job update matched nothing; the event is not recorded."""
+
+
 class BrokerUnavailable(Exception):
     """The message broker could not take a job."""
 
@@ -166,15 +170,40 @@ class JobService:
         async with self.database.session() as session:
             return [JobPublic.model_validate(j) for j in (await session.execute(query)).scalars()]
 
-    async def record(self, job_id: str, event_type: str, data: dict[str, Any]) -> int:
-        """Append an event to a job's log (and apply progress/state to the job row).
+    async def record(
+        self,
+        job_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        job_values: dict[str, Any] | None = None,
+        only_if_state: str | None = None,
+    ) -> int | None:
+        """Append an event to a job's log, changing the job row in the same transaction.
+
+        Args:
+            job_id: The job.
+            event_type: ``state``, ``progress``, ``host``, ...
+            data: The event's JSON data.
+            job_values: Columns of the job row to set with it.
+            only_if_state: Apply nothing unless the job is in this state (claims).
 
         Returns:
-            The event's sequence number.
+            The event's sequence number, or ``None`` when ``only_if_state`` did not match.
         """
+        values = dict(job_values or {})
+        if event_type == "progress":
+            values.update(progress=data["progress"], message=data.get("message"))
         for _ in range(5):
             try:
                 async with self.database.session() as session:
+                    if values:
+                        query = update(Job).where(Job.id == job_id).values(**values)
+                        if only_if_state is not None:
+                            query = query.where(Job.state == only_if_state)
+                        changed = await session.execute(query)
+                        if only_if_state is not None and changed.rowcount != 1:  # type: ignore[attr-defined]
+                            raise _NotApplied  # noqa: TRY301 - rolls the transaction back
                     last = (
                         await session.execute(
                             select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)
@@ -182,13 +211,9 @@ class JobService:
                     ).scalar_one()
                     seq = (last or 0) + 1
                     session.add(JobEvent(job_id=job_id, seq=seq, type=event_type, data=data))
-                    if event_type == "progress":
-                        await session.execute(
-                            update(Job)
-                            .where(Job.id == job_id)
-                            .values(progress=data["progress"], message=data.get("message"))
-                        )
                 break
+            except _NotApplied:
+                return None
             except IntegrityError:  # another writer took this seq; take the next one
                 continue
         else:
@@ -215,9 +240,7 @@ class JobService:
             values["result"] = result
         if state == "queued":
             values.update(worker=None, started_at=None, heartbeat_at=None)
-        async with self.database.session() as session:
-            await session.execute(update(Job).where(Job.id == job_id).values(**values))
-        await self.record(job_id, "state", {"state": state, "error": error})
+        await self.record(job_id, "state", {"state": state, "error": error}, job_values=values)
 
     async def cancel(self, job_id: str, *, by: str) -> JobPublic:
         """Cancel a queued job at once, or ask a running job to stop.
@@ -295,19 +318,17 @@ class JobService:
         Returns:
             Whether this worker got the job.
         """
-        async with self.database.session() as session:
-            claimed = await session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == "queued")
-                .values(
-                    state="running",
-                    worker=worker,
-                    started_at=now,
-                    heartbeat_at=now,
-                    attempts=Job.attempts + 1,
-                )
-            )
-            won: bool = claimed.rowcount == 1  # type: ignore[attr-defined]
-        if won:
-            await self.record(job_id, "state", {"state": "running", "worker": worker})
-        return won
+        seq = await self.record(
+            job_id,
+            "state",
+            {"state": "running", "worker": worker},
+            job_values={
+                "state": "running",
+                "worker": worker,
+                "started_at": now,
+                "heartbeat_at": now,
+                "attempts": Job.attempts + 1,
+            },
+            only_if_state="queued",
+        )
+        return seq is not None

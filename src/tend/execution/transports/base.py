@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal as signal_module
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -138,6 +138,21 @@ class Transport(Protocol):
     async def run(self, spec: CommandSpec) -> CommandResult:
         """Run to completion and return the result (output capped per ``spec.output_cap``)."""
         ...
+
+
+async def final_result(stream: AsyncGenerator[OutputChunk | CommandResult, None]) -> CommandResult:
+    """Consume a transport's stream and return its result (``run`` is ``stream`` consumed).
+
+    Raises:
+        TransportError: When the stream ends without a result.
+    """
+    try:
+        async for item in stream:
+            if isinstance(item, CommandResult):
+                return item
+    finally:
+        await stream.aclose()
+    raise TransportError(FailureKind.OTHER, "the command ended without a result")
 
 
 def signal_name(number: int) -> str:

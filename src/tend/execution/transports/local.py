@@ -20,6 +20,7 @@ from tend.execution.transports.base import (
     OutputChunk,
     ResourceLimits,
     TransportError,
+    final_result,
     signal_name,
 )
 from tend.execution.transports.capture import BoundedCapture
@@ -160,14 +161,7 @@ class LocalTransport:
         Raises:
             TransportError: When the command cannot be started.
         """
-        generator = self.stream(spec)
-        try:
-            async for item in generator:
-                if isinstance(item, CommandResult):
-                    return item
-        finally:
-            await generator.aclose()
-        raise TransportError(FailureKind.OTHER, "the command ended without a result")
+        return await final_result(self.stream(spec))
 
     async def stream(self, spec: CommandSpec) -> AsyncGenerator[OutputChunk | CommandResult, None]:
         """Yield output chunks as they arrive, then exactly one ``CommandResult``.

@@ -29,6 +29,7 @@ from tend.execution.transports.base import (
     OutputChunk,
     SshTarget,
     TransportError,
+    final_result,
 )
 from tend.execution.transports.capture import BoundedCapture
 from tend.execution.transports.local import validate_env
@@ -591,14 +592,7 @@ class SshTransport:
         Raises:
             TransportError: When the host cannot run the command.
         """
-        generator = self.stream(spec)
-        try:
-            async for item in generator:
-                if isinstance(item, CommandResult):
-                    return item
-        finally:
-            await generator.aclose()
-        raise TransportError(FailureKind.OTHER, "the command ended without a result")
+        return await final_result(self.stream(spec))
 
     async def stream(self, spec: CommandSpec) -> AsyncGenerator[OutputChunk | CommandResult, None]:
         """Yield output chunks as they arrive, then exactly one ``CommandResult``.
