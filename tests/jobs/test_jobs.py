@@ -266,3 +266,21 @@ async def test_unknown_job_is_404(harness: Harness) -> None:
     assert (await harness.client.get("/api/v1/jobs/nope", headers=viewer)).status_code == 404
     events = await harness.client.get("/api/v1/jobs/nope/events", headers=viewer)
     assert events.status_code == 404
+
+
+async def test_many_concurrent_events_of_one_job_all_land_in_order(harness: Harness) -> None:
+    """A fan-out reports many hosts at once; every event must be kept, numbered without gaps."""
+    await quiet(harness)  # nobody else writes this job's events
+    jobs = JobService(harness.context.database, EventBus())
+    job = await jobs.enqueue("noop", {}, requested_by="admin")
+    seqs = await asyncio.gather(
+        *(jobs.record(job.id, "host", {"host": f"h{i}"}) for i in range(200))
+    )
+    assert sorted(seqs) == list(range(2, 202))
+    async with harness.context.database.session() as session:
+        stored = (
+            (await session.execute(select(JobEvent.seq).where(JobEvent.job_id == job.id)))
+            .scalars()
+            .all()
+        )
+    assert sorted(stored) == list(range(1, 202))

@@ -8,6 +8,7 @@ process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -61,6 +62,7 @@ class JobService:
         self.database = database
         self.bus = bus
         self.backend: JobBackend | None = None
+        self._event_locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def enqueue(
         self,
@@ -194,7 +196,37 @@ class JobService:
         values = dict(job_values or {})
         if event_type == "progress":
             values.update(progress=data["progress"], message=data.get("message"))
-        for _ in range(5):
+        # Appends of one job are serialised in this process (a fan-out reports many hosts at
+        # once); the retry below only covers another process appending at the same moment.
+        async with self._event_lock(job_id):
+            seq = await self._append(job_id, event_type, data, values, only_if_state)
+        if seq is not None:
+            await self.bus.publish(job_id, {"seq": seq, "type": event_type})
+        return seq
+
+    @contextlib.asynccontextmanager
+    async def _event_lock(self, job_id: str) -> AsyncIterator[None]:
+        lock, users = self._event_locks.get(job_id, (asyncio.Lock(), 0))
+        self._event_locks[job_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._event_locks[job_id]
+            if users <= 1:
+                del self._event_locks[job_id]
+            else:
+                self._event_locks[job_id] = (lock, users - 1)
+
+    async def _append(
+        self,
+        job_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        values: dict[str, Any],
+        only_if_state: str | None,
+    ) -> int | None:
+        for attempt in range(20):
             try:
                 async with self.database.session() as session:
                     if values:
@@ -211,16 +243,13 @@ class JobService:
                     ).scalar_one()
                     seq = (last or 0) + 1
                     session.add(JobEvent(job_id=job_id, seq=seq, type=event_type, data=data))
-                break
+                return seq
             except _NotApplied:
                 return None
-            except IntegrityError:  # another writer took this seq; take the next one
-                continue
-        else:
-            msg = f"could not append an event to job {job_id}"
-            raise RuntimeError(msg)
-        await self.bus.publish(job_id, {"seq": seq, "type": event_type})
-        return seq
+            except IntegrityError:  # another process took this seq; take the next one
+                await asyncio.sleep(0.005 * (attempt + 1))
+        msg = f"could not append an event to job {job_id}"
+        raise RuntimeError(msg)
 
     async def finish(
         self,
