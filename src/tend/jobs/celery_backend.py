@@ -195,6 +195,8 @@ class WorkerRuntime:
         load_job_modules(self.settings)
 
         context: AppContext = AppContext.build(self.settings, Database.from_settings(self.settings))
+        # Jobs a job enqueues here (the parts of a split run) go to the broker at once.
+        context.jobs.backend = CeleryBackend(self.settings, context.jobs)
         runner = InProcessRunner(
             context.jobs,
             context,
