@@ -331,8 +331,11 @@ class ExecutionService:
         await self.audit.append_many(
             [entry("run_intent", host, detail=verdict.decision.reason) for host in hosts]
         )
-        async with self.database.session() as session:
-            inventory = await hosts_by_name(session, self._jump_names(hosts))
+        inventory: dict[str, HostSnapshot] = {}
+        jump_names = self._jump_names(hosts)
+        if jump_names:  # most runs have no jump hosts: no query for them
+            async with self.database.session() as session:
+                inventory = await hosts_by_name(session, jump_names)
 
         async def one(host: HostSnapshot) -> HostRunResult:
             if before_host is not None:
