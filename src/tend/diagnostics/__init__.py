@@ -1,0 +1,1 @@
+"""Deterministic diagnostics: small analyzers that show their evidence."""

@@ -1,0 +1,1 @@
+"""Fleet monitoring: collectors, storage with rollups, alerts, Prometheus exposition."""

@@ -1,0 +1,1 @@
+"""Collectors: the local host through psutil, SSH hosts through one read-only probe."""
