@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import math
 from collections import defaultdict
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sqlalchemy import select
@@ -115,6 +116,7 @@ async def _run_inline(
     results: list[HostRunResult] = []
     total = len(hosts)
     started = await _started_hosts(ctx)
+    running: set[str] = set()
 
     async def before_host(host: HostSnapshot) -> HostRunResult | None:
         if host.name in started:
@@ -125,10 +127,11 @@ async def _run_inline(
                 error=f"{host.name}: started by an earlier attempt that died; not run again",
             )
         await ctx.emit("host_started", {"host": host.name})
+        running.add(host.name)
         return None
 
     await ctx.progress(0.0, f"0/{total} hosts")
-    async for result in ctx.app.execution.stream(
+    stream = ctx.app.execution.stream(
         caller,
         request.argv,
         hosts,
@@ -136,11 +139,26 @@ async def _run_inline(
         verdict,
         run_id=ctx.job_id,
         before_host=before_host,
-    ):
-        results.append(result)
-        ctx.partial["results"] = [r.model_dump(mode="json") for r in results]
-        await ctx.emit("host", result.model_dump(mode="json"))
-        await ctx.progress(len(results) / total, f"{len(results)}/{total} hosts")
+    )
+    try:
+        async for result in stream:
+            results.append(result)
+            ctx.partial["results"] = [r.model_dump(mode="json") for r in results]
+            await ctx.emit("host", result.model_dump(mode="json"))
+            await ctx.progress(len(results) / total, f"{len(results)}/{total} hosts")
+    except asyncio.CancelledError:
+        # The cancelled job's result says which hosts finished and which were stopped.
+        finished = {r.host for r in results}
+        ctx.partial.update(_summary(ctx.job_id, results), ok=False)
+        ctx.partial["cancelled_hosts"] = sorted(running - finished)
+        ctx.partial["not_started_hosts"] = sorted(
+            h.name for h in hosts if h.name not in finished and h.name not in running
+        )
+        raise
+    finally:
+        # A cancel arriving between hosts must still stop the hosts still running.
+        if isinstance(stream, AsyncGenerator):
+            await stream.aclose()
     return _summary(ctx.job_id, results)
 
 

@@ -2,13 +2,14 @@
 
 The remote command line is built only with :func:`shlex.join`, which quotes every argument for a
 POSIX shell: the remote ``sshd`` hands the string to the user's login shell, which must therefore
-be POSIX-compatible (sh, bash, dash, zsh, ksh — not csh or fish).
+be POSIX-compatible (sh, bash, dash, zsh, ksh — not csh or fish). Every command is sent behind a
+fixed prefix that reports its remote PID and ``exec``s it (see :mod:`.remote_process`), so a
+cancelled or timed-out command is stopped on the remote host too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
@@ -32,25 +33,35 @@ from tend.execution.transports.base import (
     final_result,
 )
 from tend.execution.transports.capture import BoundedCapture
+from tend.execution.transports.channel import SshSession, StreamName
 from tend.execution.transports.local import validate_env
+from tend.execution.transports.remote_process import new_nonce, report_pid, signal_group
 
 if TYPE_CHECKING:
     from tend.execution.transports.pool import SshPool
 
+__all__ = [
+    "SshConnection",
+    "SshConnector",
+    "SshSession",
+    "SshTransport",
+    "StaleConnectionError",
+    "build_remote_command",
+    "openssh_line",
+    "where",
+]
+
 logger = logging.getLogger("tend.execution.ssh")
 
-StreamName = Literal["stdout", "stderr"]
-# Pause reading from the channel when this much output waits for the consumer.
-_HIGH_WATER = 256 * 1024
-_LOW_WATER = 64 * 1024
-_CLOSE_WAIT = 0.5
-
+# Kill channels open at once per connection: with the pool's channels per host they stay within
+# sshd's default MaxSessions (10).
+_KILL_CHANNELS = 2
 
 # --------------------------------------------------------------------------- the command line
 
 
 def build_remote_command(spec: CommandSpec, *, remote_deadline: float | None = None) -> str:
-    """The exact string sent in the SSH ``exec`` request for ``spec``.
+    """The command line for ``spec`` (sent behind the PID-reporting prefix of ``report_pid``).
 
     It is ``shlex.join(argv)``. When the spec asks for a working directory or extra environment,
     argv is prefixed with ``env [-C DIR] -- NAME=VALUE...`` (GNU coreutils ``env``) and still
@@ -231,105 +242,6 @@ class StaleConnectionError(Exception):
     """The cached connection was found dead before the command started: safe to reconnect."""
 
 
-class SshSession(asyncssh.SSHClientSession[bytes]):
-    """One command's channel: buffers output with flow control and records how it ended."""
-
-    def __init__(self) -> None:
-        """Create the session (asyncssh attaches the channel)."""
-        self.chan: asyncssh.SSHClientChannel[bytes] | None = None
-        self.started = False
-        self.closed = False
-        self.close_exc: Exception | None = None
-        self.exit_status: int | None = None
-        self.exit_signal: str | None = None
-        self.exited_at: float | None = None
-        self.close_requested = False
-        self._chunks: collections.deque[tuple[StreamName, bytes]] = collections.deque()
-        self._buffered = 0
-        self._paused = False
-        self._wakeup = asyncio.Event()
-
-    # asyncssh callbacks
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
-        """The channel is open; from now on the command may have started."""
-        self.chan = chan
-        self.started = True
-
-    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        """Queue output, pausing the channel when the consumer falls behind."""
-        name: StreamName = "stderr" if datatype == asyncssh.EXTENDED_DATA_STDERR else "stdout"
-        self._chunks.append((name, data))
-        self._buffered += len(data)
-        if self._buffered > _HIGH_WATER and not self._paused and self.chan is not None:
-            self._paused = True
-            self.chan.pause_reading()
-        self._wakeup.set()
-
-    def exit_status_received(self, status: int) -> None:
-        """Record the exit status."""
-        self.exit_status = status
-        self.exited_at = time.monotonic()
-        self._wakeup.set()
-
-    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
-        """Record the signal that ended the command."""
-        self.exit_signal = signal if signal.startswith("SIG") else f"SIG{signal}"
-        self.exited_at = time.monotonic()
-        self._wakeup.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """The channel is closed (``exc`` is set when the connection died)."""
-        self.closed = True
-        self.close_exc = exc
-        self._wakeup.set()
-
-    # consumer side
-    def pop(self) -> tuple[StreamName, bytes] | None:
-        """The next buffered chunk, if any."""
-        if not self._chunks:
-            return None
-        item = self._chunks.popleft()
-        self._buffered -= len(item[1])
-        if self._paused and self._buffered <= _LOW_WATER and self.chan is not None:
-            self._paused = False
-            self.chan.resume_reading()
-        return item
-
-    async def wait(self, limit: float) -> None:
-        """Wait until something happens on the channel, or ``limit`` seconds."""
-        if not self._chunks and not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), limit)
-        self._wakeup.clear()
-
-    def send_signal(self, name: str) -> None:
-        """Ask the server to signal the remote process (ignored by servers that cannot)."""
-        if self.chan is not None and not self.closed:
-            with contextlib.suppress(OSError, ValueError):
-                self.chan.send_signal(name)
-
-    async def close(self, wait: float = _CLOSE_WAIT) -> None:
-        """Close the channel and wait (at most ``wait`` seconds) for the server to confirm.
-
-        A server that cannot signal the command keeps the channel half-open until the command
-        ends by itself; tend stops waiting for it.
-        """
-        if self.chan is None:
-            return
-        if not self.closed:
-            self.close_requested = True
-            self.chan.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.chan.wait_closed(), wait)
-
-    async def abort(self) -> None:
-        """Stop a command that is still running: SIGKILL it (where supported) and close."""
-        if self.chan is None or self.closed or self.close_requested:
-            return
-        self.send_signal("KILL")
-        await self.close(0.5)
-
-
 # --------------------------------------------------------------------------- connections
 
 
@@ -346,6 +258,7 @@ class SshConnection:
         self.target = target
         self._conns = conns
         self._clients = clients
+        self._kill_slots = asyncio.Semaphore(_KILL_CHANNELS)
 
     @property
     def alive(self) -> bool:
@@ -355,7 +268,7 @@ class SshConnection:
         )
 
     async def open_session(self, command: str) -> SshSession:
-        """Open a session channel and start ``command`` on it.
+        """Open a session channel and start ``command`` on it (reporting its remote PID).
 
         Raises:
             StaleConnectionError: When the connection turned out to be dead before the command
@@ -363,10 +276,11 @@ class SshConnection:
             TransportError: When it failed after the command may have started, or the server
                 refused to run it.
         """
-        session = SshSession()
+        nonce = new_nonce()
+        session = SshSession(nonce, self.signal_group)
         try:
             await self._conns[-1].create_session(
-                lambda: session, command, encoding=None, request_pty=False
+                lambda: session, report_pid(command, nonce), encoding=None, request_pty=False
             )
         except (asyncssh.Error, OSError) as exc:
             at = where(self.target)
@@ -393,6 +307,11 @@ class SshConnection:
             ) from exc
         return session
 
+    async def signal_group(self, pid: int, grace: float) -> bool:
+        """Stop the remote process group ``pid`` through a second channel (never raises)."""
+        async with self._kill_slots:
+            return await signal_group(self._conns[-1], pid, grace, where(self.target))
+
     def close(self) -> None:
         """Start closing the connection and its jump hops."""
         for conn in reversed(self._conns):
@@ -402,7 +321,8 @@ class SshConnection:
         """Wait (at most ``limit`` seconds per hop) until every hop is closed."""
         for conn in reversed(self._conns):
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(conn.wait_closed(), limit)
+                async with asyncio.timeout(limit):
+                    await conn.wait_closed()
 
 
 class SshConnector:
@@ -608,6 +528,7 @@ class SshTransport:
             raise ValueError("timeout must be positive")
         started = time.monotonic()
         async with self.pool.session(self.target, command) as session:
+            session.kill_grace = self.kill_grace
             chan = session.chan
             assert chan is not None
             with contextlib.suppress(OSError):
@@ -663,9 +584,10 @@ class SshTransport:
             if now < due:
                 await session.wait(due - now)
             elif stage == 0 and session.exited_at is None:
-                yield "timed_out"
                 session.send_signal("TERM")
+                session.stop_remote(self.kill_grace)
                 stage, stage_at = 1, now
+                yield "timed_out"
             elif stage == 1:
                 session.send_signal("KILL")
                 stage, stage_at = 2, now
