@@ -136,7 +136,10 @@ class ReadOnlyProbe:
         bound = self.timeout + settings.ssh_connect_timeout * hops + GRACE
         try:
             transport = self._execution.transports.for_host(host, inventory)
-            result = await asyncio.wait_for(transport.run(spec), bound)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the command finishes, and a cancelled job must stop.
+            async with asyncio.timeout(bound):
+                result = await transport.run(spec)
         except TransportError as exc:
             return ProbeOutcome(error=exc.message, error_kind=exc.kind.value)
         except TimeoutError:

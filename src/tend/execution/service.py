@@ -431,7 +431,10 @@ class ExecutionService:
         bound = per_host_timeout + self.settings.ssh_connect_timeout * hops + _GRACE
         try:
             transport = self.transports.for_host(host, inventory)
-            result = await asyncio.wait_for(transport.run(spec), bound)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the command finishes, and a cancelled job must stop.
+            async with asyncio.timeout(bound):
+                result = await transport.run(spec)
         except TransportError as exc:
             return _Outcome(
                 HostRunResult(

@@ -159,7 +159,7 @@ class SshPool:
 
         Waits for a channel slot of the host, connects if needed (reconnecting once when the
         cached connection turns out dead), and yields the started session. On exit a command
-        still running is killed (where the server supports signals) and its channel closed.
+        still running is killed (its process group, over a second channel) and its channel closed.
 
         Raises:
             TransportError: When the host cannot be reached or cannot run the command.
