@@ -293,7 +293,13 @@ async def test_tend_protects_its_own_data_on_the_local_host(harness: Harness) ->
         ["cat", f"{data_dir}/secret_key"],
         ["sh", "-c", f"echo x > {data_dir}/policy.yaml"],
         ["sqlite3", f"{data_dir}/tend.db", "DELETE FROM audit_log"],
+        ["ls", str(data_dir)],
+        ["du", f"--files0-from={data_dir}/x"],
+        ["sh", "-c", f"cat {data_dir};"],
     ):
         response = await run(harness, admin, argv)
         assert response.status_code == 403, argv
         assert response.json()["detail"]["reason"].startswith("the command names")
+    # A sibling of the data dir is another directory, not tend's.
+    sibling = await run(harness, admin, ["ls", "-d", f"{data_dir}-old", f"{data_dir}.bak"])
+    assert sibling.status_code == 200, sibling.text

@@ -44,6 +44,7 @@ class SshSession(asyncssh.SSHClientSession[bytes]):
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
         self.exited_at: float | None = None
+        self.last_data_at = 0.0
         self.close_requested = False
         self._chunks: collections.deque[tuple[StreamName, bytes]] = collections.deque()
         self._buffered = 0
@@ -71,6 +72,7 @@ class SshSession(asyncssh.SSHClientSession[bytes]):
                 return
         self._chunks.append((name, data))
         self._buffered += len(data)
+        self.last_data_at = time.monotonic()
         if self._buffered > _HIGH_WATER and not self._paused and self.chan is not None:
             self._paused = True
             self.chan.pause_reading()

@@ -576,7 +576,13 @@ class SshTransport:
             now = time.monotonic()
             if stage == 0:
                 exited_at = session.exited_at
-                due = deadline if exited_at is None else exited_at + self.drain_timeout
+                # After the exit status, wait for the rest of the output while it still flows
+                # (a busy event loop or a paused channel can deliver it well after the exit).
+                due = (
+                    deadline
+                    if exited_at is None
+                    else max(exited_at, session.last_data_at) + self.drain_timeout
+                )
             elif stage == 1:
                 due = stage_at + self.kill_grace
             else:
