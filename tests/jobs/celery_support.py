@@ -1,8 +1,10 @@
-"""Helpers of the Celery tests: service probes, real worker/server processes, broker cleanup.
+"""Helpers of the Celery tests: service probes, a pool of real worker processes, broker cleanup.
 
-Every test gets its own broker queue (``tendtest-<hex>``): runs on host ``local`` are routed to it
-(``TEND_QUEUE_ROUTES``), other jobs name it, and the workers consume only it, so concurrent test
-sessions sharing a broker never take each other's messages. The queues are deleted afterwards.
+The job tests start one :class:`WorkerPool` per broker: two ``tend worker`` processes on a
+PostgreSQL schema and a broker queue (``tendtest-<hex>``) of their own. Runs on host ``local``
+are routed to that queue (``TEND_QUEUE_ROUTES``), other jobs name it, and the workers consume
+only it, so concurrent test runs sharing a broker never take each other's messages. The schema
+and the queues are deleted after the last job test.
 """
 
 from __future__ import annotations
@@ -16,14 +18,18 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import IN_CI, Harness
+from tests.conftest import IN_CI, _postgres_problem, postgres_url
+from tests.jobs.job_kinds import MODULE as JOB_KINDS_MODULE
 
 REDIS_URL = os.environ.get("TEND_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 AMQP_URL = os.environ.get("TEND_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -33,6 +39,8 @@ DEAD_BROKERS = {
     "redis": "redis://127.0.0.1:1/0",
     "amqp": "amqp://guest:guest@127.0.0.1:1//",
 }
+REPO = Path(__file__).resolve().parents[2]
+POOL_SIZE = 2
 
 _problems: dict[str, str | None] = {}
 
@@ -68,6 +76,32 @@ def require_service(name: str, url: str) -> None:
         pytest.skip(f"{name} at {url} is unreachable: {problem}")
 
 
+def require_postgres() -> str:
+    """The PostgreSQL URL; fail in CI, or skip elsewhere with the reason, when it is unusable."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("this backend needs PostgreSQL: set TEND_TEST_DATABASE_URL (CI sets it)")
+    problem = _postgres_problem(url)
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {url} is unreachable in CI: {problem}")
+        pytest.skip(f"PostgreSQL at {url} is unreachable: {problem}")
+    return url
+
+
+async def create_schema(url: str, schema: str, *, drop: bool = False) -> None:
+    """Create (or drop, with everything in it) a PostgreSQL schema."""
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            statement = (
+                f"DROP SCHEMA IF EXISTS {schema} CASCADE" if drop else f"CREATE SCHEMA {schema}"
+            )
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -94,6 +128,17 @@ def tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as exc:
         return f"<no log: {exc}>"
+
+
+def subprocess_env(fields: dict[str, Any]) -> dict[str, str]:
+    """The environment of a tend process (or CLI call) with these settings as ``TEND_*``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEND_")}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text_value = json.dumps(value) if isinstance(value, list | dict | bool) else str(value)
+        env[f"TEND_{key.upper()}"] = text_value
+    return env
 
 
 @dataclass
@@ -123,42 +168,69 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait(5)
 
+    def kill(self) -> None:
+        """SIGKILL (a crash) and reap it."""
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(5)
+
 
 @dataclass
-class CeleryCase:
-    """One test's world: a fresh schema, a unique queue, its settings and its processes."""
+class WorkerPool:
+    """Celery workers of one broker shared by the job tests: one schema, one queue, fixed settings.
 
-    tmp_path: Path
+    The settings (``fields``) are also what each test's API process uses, so the API and the
+    workers share the database, the secret key, the policy and the routes.
+    """
+
     broker: str
     broker_url: str
-    queue: str
+    tmp_path: Path
     fields: dict[str, Any]
+    queue: str
     script: Path
-    marker: Path
-    token: str
     procs: list[Proc] = field(default_factory=list)
     queues: set[str] = field(default_factory=set)
 
-    def __post_init__(self) -> None:
-        self.queues.add(self.queue)
-
-    def env(self, role: str, **overrides: Any) -> dict[str, str]:
-        """The environment of a tend subprocess with this case's settings."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEND_")}
-        values = {
-            **self.fields,
-            "data_dir": self.tmp_path / f"data-{role}",
+    @classmethod
+    def build(cls, broker: str, pg_url: str, tmp_path: Path) -> WorkerPool:
+        """Settings of a new pool (nothing starts yet)."""
+        suffix = uuid.uuid4().hex[:12]
+        queue = f"tendtest-{suffix}"
+        script = side_effect_script(tmp_path, suffix)
+        fields: dict[str, Any] = {
+            "database_url": pg_url,
+            "database_schema": f"t_{suffix}",
+            "secret_key": f"celery-test-secret-{uuid.uuid4().hex}",
+            "jobs": "celery",
+            "broker_url": BROKERS[broker],
+            "job_heartbeat": 0.5,
+            "celery_visibility_timeout": 5,
+            "policy_file": policy_allowing(tmp_path, script),
+            # Runs on host "local" (tagged "local") go to this pool's queue; other jobs name it.
+            "queue_routes": {"local": queue},
+            "scheduler": False,  # no periodic jobs sent to the shared "default" queue
+            "job_modules": [JOB_KINDS_MODULE],
+            "run_part_hosts": 2,  # runs over more than 2 hosts are split into part jobs
             "password_hash_memory_kib": 1024,
             "password_hash_time_cost": 1,
-            "log_format": "json",
-            **overrides,
         }
-        for key, value in values.items():
-            if value is None:
-                continue
-            text = json.dumps(value) if isinstance(value, list | dict | bool) else str(value)
-            env[f"TEND_{key.upper()}"] = text
+        if broker == "redis":
+            fields["redis_url"] = REDIS_URL  # live events across processes through Redis
+        return cls(broker, BROKERS[broker], tmp_path, fields, queue, script, queues={queue})
+
+    def env(self, role: str, **overrides: Any) -> dict[str, str]:
+        """The environment of a tend subprocess of this pool."""
+        env = subprocess_env(
+            {
+                **self.fields,
+                "data_dir": self.tmp_path / f"data-{role}",
+                "log_format": "json",
+                **overrides,
+            }
+        )
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Proc:
@@ -176,23 +248,31 @@ class CeleryCase:
         self.procs.append(proc)
         return proc
 
-    def spawn_worker(self, **overrides: Any) -> Proc:
-        """Start ``tend worker`` on this case's queue (wait with :meth:`ready`)."""
-        index = sum(p.name.startswith("worker") for p in self.procs)
+    def spawn_worker(self) -> Proc:
+        """Start ``tend worker`` on the pool's queue (wait with :meth:`ready`)."""
+        name = f"worker{sum(p.name.startswith('worker') for p in self.procs)}"
         return self._spawn(
-            f"worker{index}",
-            ["worker", "--queues", self.queue, "--concurrency", "4"],
-            self.env(f"worker{index}", **overrides),
+            name, ["worker", "--queues", self.queue, "--concurrency", "4"], self.env(name)
         )
 
     def spawn_server(self) -> Proc:
         """Start ``tend serve`` on a free loopback port (wait with :meth:`ready`)."""
         port = free_port()
+        name = f"server{sum(p.name.startswith('server') for p in self.procs)}"
         proc = self._spawn(
-            "server", ["serve", "--host", "127.0.0.1", "--port", str(port)], self.env("server")
+            name, ["serve", "--host", "127.0.0.1", "--port", str(port)], self.env(name)
         )
         proc.url = f"http://127.0.0.1:{port}"
         return proc
+
+    @property
+    def workers(self) -> list[Proc]:
+        """The workers still running."""
+        return [p for p in self.procs if p.name.startswith("worker") and p.alive()]
+
+    def replenish(self) -> list[Proc]:
+        """Start workers until :data:`POOL_SIZE` run (after a test killed some)."""
+        return [self.spawn_worker() for _ in range(POOL_SIZE - len(self.workers))]
 
     async def ready(self, *procs: Proc, within: float = 30) -> None:
         """Wait until workers log "ready" and servers answer /health."""
@@ -213,26 +293,37 @@ class CeleryCase:
                     return
                 names = [p.name for p in waiting]
                 assert time.monotonic() < deadline, f"{names} not ready within {within} s"
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
 
-    def stop_all(self) -> None:
-        """Stop every process this case started and show the end of each log."""
+    def close(self) -> None:
+        """Stop every process of the pool, show the end of each log, delete the queues."""
         for proc in self.procs:  # all at once: each takes a moment to shut down warmly
             if proc.alive():
                 proc.popen.send_signal(signal.SIGTERM)
         for proc in self.procs:
             proc.stop()
-        for pattern in (str(self.script), f"sleep {self.token}"):  # commands the jobs ran
-            kill_matching(pattern)
+        kill_matching(str(self.script))
         for proc in self.procs:
             print(f"----- {proc.name} (pid {proc.pid}) log tail -----\n{tail(proc.log)}")
-
-    def purge_queues(self) -> None:
-        """Delete this case's queues (and any message of theirs) from the broker."""
         if self.broker == "redis":
             _purge_redis(self.broker_url, self.queues)
         else:
             _purge_amqp(self.broker_url, self.queues)
+
+
+def side_effect_script(directory: Path, suffix: str) -> Path:
+    """A command with a side effect: ``script MARKER TOKEN`` appends to MARKER, sleeps TOKEN s."""
+    script = directory / f"tend-side-effect-{suffix}.sh"
+    script.write_text('#!/bin/sh\necho started >> "$1"\nexec sleep "$2"\n')
+    script.chmod(0o755)
+    return script
+
+
+def policy_allowing(directory: Path, script: Path) -> Path:
+    """A policy file that makes running ``script`` (with any arguments) a read."""
+    policy = directory / "policy.yaml"
+    policy.write_text(f'rules:\n  - id: test-script\n    allow: [["{script}", "..."]]\n')
+    return policy
 
 
 def _purge_redis(url: str, queues: set[str]) -> None:
@@ -267,21 +358,3 @@ def _purge_amqp(url: str, queues: set[str]) -> None:
                 conn.default_channel.queue_delete(queue)
             with contextlib.suppress(Exception):
                 conn.default_channel.exchange_delete(queue)
-
-
-async def wait_job(
-    h: Harness, headers: dict[str, str], job_id: str, *states: str, within: float = 20
-) -> dict[str, Any]:
-    """Poll a job through the API until it reaches one of ``states``."""
-    deadline = time.monotonic() + within
-    while True:
-        job: dict[str, Any] = (await h.client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
-        if job["state"] in states:
-            return job
-        assert time.monotonic() < deadline, f"job stuck in {job['state']}: {job}"
-        await asyncio.sleep(0.1)
-
-
-def worker_pid(job: dict[str, Any]) -> int:
-    """The pid in a job's ``worker`` field (``host:pid:suffix``)."""
-    return int(job["worker"].split(":")[1])

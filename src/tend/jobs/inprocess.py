@@ -94,6 +94,7 @@ class InProcessRunner:
                 jobs from the broker instead and call :meth:`run_one`.
         """
         await self.recover()
+        self._wake.set()  # take what is queued at once (a restart resumes without a poll)
         self._tasks = [asyncio.create_task(self._beat(), name="tend-jobs-heartbeat")]
         if take_from_queue:
             self._tasks.append(asyncio.create_task(self._loop(), name="tend-jobs-loop"))
@@ -113,7 +114,7 @@ class InProcessRunner:
                 job = await session.get(Job, job_id)
                 if job is None:
                     return "skipped"
-                state, kind, params = job.state, job.kind, job.params
+                state, kind, params, holder = job.state, job.kind, job.params, job.worker
                 attempts, limit, beat = job.attempts, job.max_attempts, job.heartbeat_at
             if state == "running":
                 if beat is not None and beat >= utcnow() - self.stale_after:
@@ -121,7 +122,9 @@ class InProcessRunner:
                         return "skipped"
                     await asyncio.sleep(self.heartbeat)
                     continue
-                await self._interrupted(job_id, kind, attempts, limit, "its worker died")
+                await self._interrupted(
+                    job_id, kind, attempts, limit, "its worker died", holder=holder
+                )
                 continue
             if state != "queued":
                 return "skipped"
@@ -168,30 +171,42 @@ class InProcessRunner:
             stale = list(
                 (
                     await session.execute(
-                        select(Job.id, Job.kind, Job.attempts, Job.max_attempts).where(
+                        select(Job.id, Job.kind, Job.attempts, Job.max_attempts, Job.worker).where(
                             Job.state == "running", Job.heartbeat_at < cutoff
                         )
                     )
                 ).all()
             )
-        for job_id, kind, attempts, max_attempts in stale:
-            await self._interrupted(job_id, kind, attempts, max_attempts, "its worker stopped")
+        for job_id, kind, attempts, max_attempts, holder in stale:
+            await self._interrupted(
+                job_id, kind, attempts, max_attempts, "its worker stopped", holder=holder
+            )
         return len(stale)
 
     async def _interrupted(
-        self, job_id: str, kind: str, attempts: int, max_attempts: int, why: str
+        self,
+        job_id: str,
+        kind: str,
+        attempts: int,
+        max_attempts: int,
+        why: str,
+        *,
+        holder: str | None,
     ) -> None:
+        # Only while ``holder`` still holds it: another worker (or this one's heartbeat) may have
+        # settled and claimed the job since it was seen stale; it must not be settled twice.
         known = KINDS.get(kind)
         if known is not None and known.idempotent and attempts < max_attempts:
-            logger.warning("requeueing interrupted job", extra={"job": job_id, "kind": kind})
-            await self.jobs.finish(job_id, "queued", error=f"interrupted ({why}); retrying")
+            error = f"interrupted ({why}); retrying"
+            if await self.jobs.finish(job_id, "queued", error=error, only_if_worker=holder):
+                logger.warning("requeueing interrupted job", extra={"job": job_id, "kind": kind})
         else:
             reason = (
                 f"interrupted ({why}); not retried: kind {kind!r} is not idempotent"
                 if known is None or not known.idempotent
                 else f"interrupted ({why}) after {attempts} attempts"
             )
-            await self.jobs.finish(job_id, "failed", error=reason)
+            await self.jobs.finish(job_id, "failed", error=reason, only_if_worker=holder)
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
@@ -249,7 +264,9 @@ class InProcessRunner:
                     async with self.jobs.database.session() as session:
                         job = await session.get(Job, job_id)
                         attempts, limit = (job.attempts, job.max_attempts) if job else (1, 1)
-                    await self._interrupted(job_id, kind, attempts, limit, "the server stopped")
+                    await self._interrupted(
+                        job_id, kind, attempts, limit, "the server stopped", holder=self.name
+                    )
                 else:
                     await self.jobs.finish(
                         job_id, "cancelled", result=context.partial or None, error="cancelled"

@@ -180,6 +180,7 @@ class JobService:
         *,
         job_values: dict[str, Any] | None = None,
         only_if_state: str | None = None,
+        only_if_worker: str | None = None,
     ) -> int | None:
         """Append an event to a job's log, changing the job row in the same transaction.
 
@@ -189,9 +190,11 @@ class JobService:
             data: The event's JSON data.
             job_values: Columns of the job row to set with it.
             only_if_state: Apply nothing unless the job is in this state (claims).
+            only_if_worker: Apply nothing unless this worker holds the job (settling the job
+                of a dead worker must not touch it once another worker took it over).
 
         Returns:
-            The event's sequence number, or ``None`` when ``only_if_state`` did not match.
+            The event's sequence number, or ``None`` when a condition did not match.
         """
         values = dict(job_values or {})
         if event_type == "progress":
@@ -199,7 +202,9 @@ class JobService:
         # Appends of one job are serialised in this process (a fan-out reports many hosts at
         # once); the retry below only covers another process appending at the same moment.
         async with self._event_lock(job_id):
-            seq = await self._append(job_id, event_type, data, values, only_if_state)
+            seq = await self._append(
+                job_id, event_type, data, values, only_if_state, only_if_worker=only_if_worker
+            )
         if seq is not None:
             await self.bus.publish(job_id, {"seq": seq, "type": event_type})
         return seq
@@ -225,7 +230,10 @@ class JobService:
         data: dict[str, Any],
         values: dict[str, Any],
         only_if_state: str | None,
+        *,
+        only_if_worker: str | None = None,
     ) -> int | None:
+        conditional = only_if_state is not None or only_if_worker is not None
         for attempt in range(20):
             try:
                 async with self.database.session() as session:
@@ -233,8 +241,10 @@ class JobService:
                         query = update(Job).where(Job.id == job_id).values(**values)
                         if only_if_state is not None:
                             query = query.where(Job.state == only_if_state)
+                        if only_if_worker is not None:
+                            query = query.where(Job.worker == only_if_worker)
                         changed = await session.execute(query)
-                        if only_if_state is not None and changed.rowcount != 1:  # type: ignore[attr-defined]
+                        if conditional and changed.rowcount != 1:  # type: ignore[attr-defined]
                             raise _NotApplied  # noqa: TRY301 - rolls the transaction back
                     last = (
                         await session.execute(
@@ -258,8 +268,20 @@ class JobService:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> None:
-        """Move a job to a final state (or back to queued) and record it."""
+        only_if_worker: str | None = None,
+    ) -> bool:
+        """Move a job to a final state (or back to queued) and record it.
+
+        Args:
+            job_id: The job.
+            state: The new state.
+            result: The result to store.
+            error: The error to store.
+            only_if_worker: Only if the job is still ``running`` on this worker.
+
+        Returns:
+            Whether the job was changed (always, unless ``only_if_worker`` did not match).
+        """
         values: dict[str, Any] = {"state": state, "error": error}
         if state in FINISHED_STATES:
             values["finished_at"] = utcnow()
@@ -269,7 +291,15 @@ class JobService:
             values["result"] = result
         if state == "queued":
             values.update(worker=None, started_at=None, heartbeat_at=None)
-        await self.record(job_id, "state", {"state": state, "error": error}, job_values=values)
+        seq = await self.record(
+            job_id,
+            "state",
+            {"state": state, "error": error},
+            job_values=values,
+            only_if_state="running" if only_if_worker is not None else None,
+            only_if_worker=only_if_worker,
+        )
+        return seq is not None
 
     async def cancel(self, job_id: str, *, by: str) -> JobPublic:
         """Cancel a queued job at once, or ask a running job to stop.
@@ -318,6 +348,11 @@ class JobService:
         async with self.bus.subscribe(job_id) as wake:
             while True:
                 async with self.database.session() as session:
+                    # The state first: a final state is committed with its event, so when the
+                    # state read is final the rows read next hold every event; stop after them.
+                    state = (
+                        await session.execute(select(Job.state).where(Job.id == job_id))
+                    ).scalar_one()
                     rows = list(
                         (
                             await session.execute(
@@ -327,13 +362,10 @@ class JobService:
                             )
                         ).scalars()
                     )
-                    state = (
-                        await session.execute(select(Job.state).where(Job.id == job_id))
-                    ).scalar_one()
                 for row in rows:
                     after = row.seq
                     yield JobEventPublic.model_validate(row)
-                if state in FINISHED_STATES and not rows:
+                if state in FINISHED_STATES:
                     return
                 try:
                     async with asyncio.timeout(_FOLLOW_POLL):
