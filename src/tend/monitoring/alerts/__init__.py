@@ -1,0 +1,1 @@
+"""Alerting: rules on the metric registry, states with history, silences and notifications."""
