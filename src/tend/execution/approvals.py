@@ -7,6 +7,7 @@ approvers racing cannot both run the command, and an expired request can never r
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -31,6 +32,8 @@ from tend.execution.targets import HostSnapshot, hosts_by_name
 
 if TYPE_CHECKING:
     from tend.execution.service import Caller, ExecutionService, Verdict
+
+logger = logging.getLogger("tend.execution")
 
 
 async def create_approval(
@@ -223,7 +226,8 @@ async def deny(
     """
     approval = await _decide(service, caller, approval_id, "denied", note)
     await _audit_decision(service, caller, approval, "approval_denied", note)
-    return ApprovalOutcome(approval=ApprovalPublic.model_validate(approval))
+    outcome = ApprovalOutcome(approval=ApprovalPublic.model_validate(approval))
+    return await _decided(service, outcome)
 
 
 async def approve(
@@ -274,7 +278,17 @@ async def approve(
             row.decision_note = f"{note or ''} (not run: {verdict.decision.reason})".strip()
         await session.flush()
         public = ApprovalPublic.model_validate(row)
-    return ApprovalOutcome(approval=public, run=run)
+    return await _decided(service, ApprovalOutcome(approval=public, run=run))
+
+
+async def _decided(service: ExecutionService, outcome: ApprovalOutcome) -> ApprovalOutcome:
+    """Tell the decision hooks (a failing hook is logged: the decision stands)."""
+    for hook in service.decision_hooks:
+        try:
+            await hook(outcome)
+        except Exception:  # a hook must never turn a made decision into an error
+            logger.exception("approval decision hook failed")
+    return outcome
 
 
 def _missing_hosts(names: list[str], found: dict[str, HostSnapshot]) -> list[HostRunResult]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tend.execution.connect import Transports
 from tend.execution.fanout import fan_out
 from tend.execution.policy import PolicyDecision, PolicyRules, Risk, evaluate, validate_argv
 from tend.execution.schemas import (
+    ApprovalOutcome,
     ApprovalPending,
     HostRunResult,
     PolicyDecisionPublic,
@@ -39,6 +41,7 @@ _GRACE = 5.0
 
 
 BeforeHost = Callable[[HostSnapshot], Awaitable[HostRunResult | None]]
+DecisionHook = Callable[[ApprovalOutcome], Awaitable[None]]
 
 
 class PolicyRefused(Forbidden):
@@ -138,6 +141,9 @@ class ExecutionService:
         self.audit = audit
         self.transports = transports
         self.rules = rules
+        # Awaited after a human approves (and the run ends) or denies: e.g. a conversation
+        # waiting for the decision resumes. A failing hook is logged, never undoes a decision.
+        self.decision_hooks: list[DecisionHook] = []
 
     # -- policy -----------------------------------------------------------------------------
 
@@ -156,7 +162,10 @@ class ExecutionService:
         if host.transport != "local":
             return None
         for path in self._protected_paths():
-            if any(path in arg for arg in argv):
+            # The path itself or anything under it, wherever it appears in an argument
+            # (``--file=PATH/x``, ``PATH;``), but not a sibling such as ``PATH-old``.
+            named = re.compile(re.escape(path) + r"(?![^/\s'\";:,=)\]}|&<>])")
+            if any(named.search(arg) for arg in argv):
                 return PolicyDecision(
                     risk=Risk.FORBIDDEN,
                     reason=f"the command names {path}, where tend keeps its policy, audit and keys",

@@ -1,0 +1,1 @@
+"""The AI assistant: investigations over the fleet under the same policy and approvals."""
