@@ -77,6 +77,15 @@ def _backend_params() -> list[Any]:
     ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_real_model_requests():
+    """No test reaches a real model provider: model requests off, HTTP to loopback only."""
+    from tests.assistant.mock_provider import block_real_model_requests
+
+    with block_real_model_requests():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the developer's TEND_* variables and .env out of every test."""
@@ -131,6 +140,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "password_hash_time_cost": 1,
         "log_format": "text",
         "access_log": False,
+        "monitor": False,  # the monitor loop runs only in tests that ask for it
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from tend import __version__
+from tend.assistant.router import router as assistant_router
 from tend.auth.router import router as auth_router
 from tend.bootstrap import announce_admin_password, prepare_database
 from tend.context import AppContext, close_context
 from tend.db import Database
+from tend.diagnostics.router import router as diagnostics_router
 from tend.errors import ErrorBody, install_error_handlers
 from tend.execution.router import router as execution_router
 from tend.health import router as health_router
@@ -20,6 +22,10 @@ from tend.jobs.router import router as jobs_router
 from tend.jobs.runtime import run_jobs
 from tend.log import configure_logging
 from tend.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from tend.monitoring.alerts.router import router as alerts_router
+from tend.monitoring.prometheus import RequestMetricsMiddleware
+from tend.monitoring.prometheus_router import router as metrics_router
+from tend.monitoring.router import router as monitoring_router
 from tend.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -68,6 +74,10 @@ def api_router() -> APIRouter:
     router.include_router(hosts_router)
     router.include_router(execution_router)
     router.include_router(jobs_router)
+    router.include_router(diagnostics_router)
+    router.include_router(alerts_router)
+    router.include_router(monitoring_router)
+    router.include_router(assistant_router)
     return router
 
 
@@ -91,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router())
+    app.include_router(metrics_router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
+    app.add_middleware(RequestMetricsMiddleware)
     return app

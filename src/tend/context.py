@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tend.assistant.resume import install as install_assistant
 from tend.auth.security import AccessTokens, Passwords
 from tend.auth.throttle import LoginThrottle
 from tend.db import Database
@@ -17,6 +18,9 @@ from tend.execution.service import ExecutionService
 from tend.jobs.bus import EventBus
 from tend.jobs.redis_bus import RedisEventBus
 from tend.jobs.service import JobService
+from tend.monitoring.alerts.service import AlertService
+from tend.monitoring.prometheus import ServiceMetrics
+from tend.monitoring.service import MonitoringService
 from tend.settings import Settings
 
 
@@ -31,6 +35,9 @@ class AppContext:
     login_throttle: LoginThrottle
     execution: ExecutionService
     jobs: JobService
+    alerts: AlertService
+    service_metrics: ServiceMetrics
+    monitoring: MonitoringService
 
     @classmethod
     def build(cls, settings: Settings, database: Database) -> AppContext:
@@ -44,7 +51,8 @@ class AppContext:
             The context.
         """
         key = settings.signing_key()
-        return cls(
+        execution = build_execution(settings, database, key)
+        context = cls(
             settings=settings,
             database=database,
             passwords=Passwords(
@@ -57,18 +65,25 @@ class AppContext:
                 per_client=settings.login_max_failures_per_client,
                 window=settings.login_window,
             ),
-            execution=build_execution(settings, database, key),
+            execution=execution,
             jobs=JobService(
                 database,
                 RedisEventBus(settings.redis_url.get_secret_value())
                 if settings.redis_url
                 else EventBus(),
             ),
+            alerts=AlertService(database, settings),
+            service_metrics=ServiceMetrics(),
+            monitoring=MonitoringService(settings, database, execution),
         )
+        context.monitoring.listeners.append(context.service_metrics.observe_round)
+        install_assistant(context)  # decided approvals resume the conversations waiting
+        return context
 
 
 async def close_context(context: AppContext) -> None:
     """Release pooled SSH connections and the database pool."""
+    await context.monitoring.close()
     await context.execution.transports.close()
     await context.database.dispose()
 

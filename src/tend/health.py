@@ -37,7 +37,8 @@ async def health() -> HealthStatus:
 async def ready(context: ContextDep) -> HealthStatus:
     """Readiness: the database answers within a few seconds."""
     try:
-        await asyncio.wait_for(context.database.ping(), timeout=_READY_TIMEOUT)
+        async with asyncio.timeout(_READY_TIMEOUT):
+            await context.database.ping()
     except (TimeoutError, SQLAlchemyError, OSError) as exc:
         logger.warning("database not reachable", extra={"error": type(exc).__name__})
         raise ServiceUnavailable(f"database not reachable ({type(exc).__name__})") from exc

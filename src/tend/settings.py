@@ -122,6 +122,143 @@ class Settings(BaseSettings):
     jobs_concurrency: int = Field(default=8, ge=1, le=1000)
     job_heartbeat: float = Field(default=5.0, gt=0, le=300)
     scheduler: bool = Field(default=True, description="run periodic work in this process")
+    job_retention_days: float = Field(
+        default=30.0, gt=0, description="finished jobs (and their events) are deleted after this"
+    )
+    periodic_job_retention_days: float = Field(
+        default=1.0, gt=0, description="finished periodic jobs of tend itself go after this"
+    )
+
+    alert_eval_interval: float = Field(
+        default=15.0, ge=5, le=3600, description="seconds between evaluations of alert rules"
+    )
+    alert_webhooks: list[str | dict[str, str]] = Field(
+        default_factory=list,
+        description="webhooks notified of every alert: URLs (JSON payload) or objects like "
+        '{"url": "https://...", "format": "slack"}',
+    )
+    alert_notify_attempts: int = Field(default=5, ge=1, le=20, description="per notification")
+    alert_notify_backoff: float = Field(
+        default=2.0, ge=0, le=60, description="seconds before the first retry; doubles each time"
+    )
+    alert_notify_timeout: float = Field(default=10.0, gt=0, le=120, description="per request, s")
+    metrics_public: bool = Field(default=False, description="serve /metrics without a bearer token")
+
+    diagnostics_cert_dirs: list[str] = Field(
+        default_factory=lambda: [
+            "/etc/letsencrypt/live",
+            "/etc/ssl",
+            "/etc/nginx",
+            "/etc/apache2",
+            "/etc/haproxy",
+            "/etc/pki/tls/certs",
+        ],
+        description="where the certificates analyzer looks for TLS certificates (4 levels deep)",
+    )
+    diagnostics_cert_days: int = Field(
+        default=14, ge=1, le=365, description="warn about certificates expiring within this"
+    )
+    diagnostics_sample_seconds: int = Field(
+        default=2, ge=1, le=30, description="interval over which CPU, I/O and swap are sampled"
+    )
+    diagnostics_probe_timeout: float = Field(
+        default=20.0, gt=0, le=600, description="timeout of each command a diagnosis runs, s"
+    )
+    diagnostics_log_hours: int = Field(
+        default=24, ge=1, le=24 * 90, description="how far back diagnostics read logs, hours"
+    )
+
+    monitor: bool = Field(
+        default=True, description="collect every host's metrics (where the scheduler runs)"
+    )
+    monitor_interval: float = Field(default=10.0, ge=1, le=3600, description="seconds")
+    monitor_live_interval: float = Field(
+        default=1.0, ge=0.05, le=60, description="seconds between collections of a watched host"
+    )
+    monitor_concurrency: int = Field(default=50, ge=1, le=2000, description="hosts at once")
+    monitor_timeout: float = Field(default=8.0, gt=0, le=300, description="per collection, s")
+    monitor_backoff_max: float = Field(
+        default=300.0, ge=1, description="longest wait between tries of a failing host, s"
+    )
+    monitor_unreachable_after: int = Field(
+        default=2, ge=1, le=100, description="failures in a row before an up host is unreachable"
+    )
+    monitor_raw_retention: int = Field(default=86400, ge=3600, description="raw samples, s")
+    monitor_minute_retention: int = Field(default=7 * 86400, ge=3600, description="1-min, s")
+    monitor_hour_retention: int = Field(default=90 * 86400, ge=86400, description="1-hour, s")
+    monitor_series_max_points: int = Field(default=2500, ge=10, le=100_000)
+    monitor_latest_ttl: int = Field(
+        default=600, ge=10, description="Redis: seconds a host's latest snapshot is kept"
+    )
+    monitor_live_max_seconds: int = Field(
+        default=3600, ge=1, description="longest live view stream, s"
+    )
+
+    # assistant / LLM
+    llm_model: str | None = Field(
+        default=None,
+        description="provider:model, e.g. openai:gpt-4.1, anthropic:claude-sonnet-4-5, "
+        "ollama:llama3.1 (any other provider name needs llm_base_url)",
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server (Chat Completions), or an API proxy"
+    )
+    llm_api_key: SecretStr | None = None
+    llm_fallback_model: str | None = Field(
+        default=None, description="provider:model tried when the main model fails"
+    )
+    llm_fallback_base_url: str | None = Field(
+        default=None, description="default: llm_base_url when both use the same provider"
+    )
+    llm_fallback_api_key: SecretStr | None = Field(
+        default=None, description="default: llm_api_key when both use the same provider"
+    )
+    llm_timeout: float = Field(
+        default=120.0, gt=0, le=3600, description="per request (per chunk when streaming), s"
+    )
+    llm_max_retries: int = Field(default=3, ge=0, le=10, description="on 429, 5xx, lost links")
+    llm_retry_backoff: float = Field(
+        default=1.0, ge=0, le=60, description="seconds before the first retry; doubles each time"
+    )
+    llm_retry_max_delay: float = Field(
+        default=30.0, ge=0, le=600, description="longest wait between retries (and Retry-After), s"
+    )
+    llm_context_tokens: int | None = Field(
+        default=None, ge=1024, description="the model's context window, if not the known size"
+    )
+    llm_max_output_tokens: int = Field(
+        default=8192, ge=256, le=200_000, description="longest answer per model request, tokens"
+    )
+    assistant_max_steps: int = Field(
+        default=30, ge=1, le=500, description="model requests in one investigation run"
+    )
+    assistant_max_tool_calls: int = Field(
+        default=100, ge=1, le=5000, description="tool calls in one investigation run"
+    )
+    assistant_run_tokens: int | None = Field(
+        default=400_000, ge=1000, description="tokens (input + output) one run may use"
+    )
+    assistant_repeat_calls: int = Field(
+        default=3, ge=1, le=50, description="identical tool calls in one run before the loop guard"
+    )
+    assistant_tool_retries: int = Field(
+        default=2, ge=0, le=10, description="times the model may fix malformed tool arguments"
+    )
+    assistant_daily_tokens: int | None = Field(
+        default=None, ge=1000, description="tokens one user may use per UTC day; unset: no limit"
+    )
+    assistant_daily_cost: float | None = Field(
+        default=None, gt=0, description="US dollars one user may spend per UTC day (priced models)"
+    )
+    assistant_output_ttl: int = Field(
+        default=7 * 86400, ge=60, description="seconds a cut tool output can still be paged"
+    )
+    assistant_tool_output_share: float = Field(
+        default=0.2, gt=0, le=0.5, description="share of the context one tool output may take"
+    )
+    assistant_anonymise: bool = Field(
+        default=False, description="show the model pseudonyms instead of host names and addresses"
+    )
 
     url: str = "http://127.0.0.1:8000"
     token: SecretStr | None = None

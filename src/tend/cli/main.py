@@ -12,9 +12,13 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tend import __version__
+from tend.cli.alerts import alerts_app
 from tend.cli.approvals import approvals_app
+from tend.cli.ask import ask
 from tend.cli.audit import audit_app, policy_app
+from tend.cli.check import check
 from tend.cli.errors import CliError
+from tend.cli.eval import eval_command
 from tend.cli.hosts import hosts_app
 from tend.cli.jobs import jobs_app
 from tend.cli.output import err
@@ -73,6 +77,10 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(alerts_app, name="alerts")
+app.command("check")(check)
+app.command("ask")(ask)
+app.command("eval")(eval_command)
 app.command("worker")(worker)
 app.command("beat")(beat)
 

@@ -11,13 +11,10 @@ from typing import Annotated
 import typer
 
 from tend.cli.errors import CliError
+from tend.context import AppContext, close_context
 from tend.db import Database
-from tend.jobs.bus import EventBus
-from tend.jobs.celery_backend import CeleryBackend, make_celery
-from tend.jobs.inprocess import worker_name
-from tend.jobs.runtime import PERIODIC, load_job_modules
-from tend.jobs.scheduler import Scheduler
-from tend.jobs.service import JobService
+from tend.jobs.celery_backend import make_celery
+from tend.jobs.runtime import load_job_modules, run_jobs
 from tend.log import configure_logging
 from tend.settings import Settings
 
@@ -56,19 +53,18 @@ def worker(
 
 
 async def _beat(settings: Settings) -> None:
-    database = Database.from_settings(settings)
-    jobs = JobService(database, EventBus())
-    backend = CeleryBackend(settings, jobs)
-    jobs.backend = backend
-    scheduler = Scheduler(jobs, worker_name(), PERIODIC)
-    backend.start()
-    scheduler.start()
+    """Run the scheduler, the monitor loop and the Celery re-sender until interrupted.
+
+    The same lifecycle as the server's (``run_jobs``) minus HTTP: each piece acts only while this
+    process holds its lease, so a ``tend serve`` with ``TEND_SCHEDULER=true`` never doubles it.
+    """
+    settings = settings.model_copy(update={"scheduler": True})
+    context = AppContext.build(settings, Database.from_settings(settings))
     try:
-        await asyncio.Event().wait()
+        async with run_jobs(context):
+            await asyncio.Event().wait()
     finally:
-        await scheduler.stop()
-        await backend.stop()
-        await database.dispose()
+        await close_context(context)
 
 
 def beat() -> None:

@@ -104,7 +104,8 @@ class CeleryBackend:
             BrokerUnavailable: When the broker cannot be reached (the job stays queued).
         """
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._send, job_id, queue), 10)
+            async with asyncio.timeout(10):
+                await asyncio.to_thread(self._send, job_id, queue)
         except Exception as exc:  # kombu/redis/amqp raise many types; all mean "not sent"
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         async with self.jobs.database.session() as session:

@@ -7,16 +7,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-import tend.jobs.builtin  # noqa: F401 - registers the built-in job kinds
+import tend.jobs.builtin  # registers the built-in job kinds
+import tend.monitoring.rollups  # noqa: F401 - registers monitoring.rollup and monitoring.retention
+from tend.assistant import resume as assistant_resume  # noqa: F401 - assistant.resume
+from tend.diagnostics import jobs as diagnostics_jobs  # noqa: F401 - the diagnose kind
 from tend.jobs.celery_backend import CeleryBackend
 from tend.jobs.inprocess import InProcessRunner, worker_name
 from tend.jobs.scheduler import Periodic, Scheduler
+from tend.monitoring.alerts import jobs as alert_jobs  # noqa: F401 - registers alerts.* kinds
 
 if TYPE_CHECKING:
     from tend.context import AppContext
     from tend.settings import Settings
 
-PERIODIC = [Periodic("approvals.expire", every=60.0)]
+PERIODIC = [
+    Periodic("approvals.expire", every=60.0),
+    Periodic("jobs.prune", every=3600.0),
+    Periodic("monitoring.rollup", every=60.0),
+    Periodic("monitoring.retention", every=600.0),
+]
+
+
+def periodic_work(settings: Settings) -> list[Periodic]:
+    """Return PERIODIC plus the work whose interval is a setting (alert evaluation)."""
+    return [*PERIODIC, Periodic("alerts.evaluate", every=settings.alert_eval_interval)]
 
 
 def load_job_modules(settings: Settings) -> None:
@@ -61,12 +75,16 @@ async def run_jobs(context: AppContext) -> AsyncIterator[None]:
         context.jobs.backend = runner
         await runner.start()
     owner = runner.name if runner is not None else worker_name()
-    scheduler = Scheduler(context.jobs, owner, PERIODIC) if settings.scheduler else None
+    scheduler = (
+        Scheduler(context.jobs, owner, periodic_work(settings)) if settings.scheduler else None
+    )
     if scheduler is not None:
         scheduler.start()
+        context.monitoring.start(owner)  # collects only while it holds the "monitor" lease
     try:
         yield
     finally:
+        await context.monitoring.stop()
         if scheduler is not None:
             await scheduler.stop()
         if runner is not None:
