@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tend.assistant.resume import install as install_assistant
+from tend.auth.cache import ApiTokenCache
 from tend.auth.security import AccessTokens, Passwords
 from tend.auth.throttle import LoginThrottle
 from tend.db import Database
@@ -33,6 +34,7 @@ class AppContext:
     passwords: Passwords
     access_tokens: AccessTokens
     login_throttle: LoginThrottle
+    token_cache: ApiTokenCache
     execution: ExecutionService
     jobs: JobService
     alerts: AlertService
@@ -60,6 +62,7 @@ class AppContext:
                 memory_cost=settings.password_hash_memory_kib,
             ),
             access_tokens=AccessTokens(key, settings.access_token_ttl),
+            token_cache=ApiTokenCache(settings.auth_cache_seconds),
             login_throttle=LoginThrottle(
                 per_user=settings.login_max_failures_per_user,
                 per_client=settings.login_max_failures_per_client,

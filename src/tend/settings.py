@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1, le=20)
     password_hash_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
     access_token_ttl: int = Field(default=900, ge=30, le=86400, description="JWT lifetime, s")
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="reuse a resolved API token this long (other replicas see revocations then)",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     login_max_failures_per_user: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)

@@ -42,7 +42,7 @@ async def get_principal(
     """
     if not credential:
         raise Unauthorized("not authenticated")
-    return await resolve_bearer(session, context.access_tokens, credential)
+    return await resolve_bearer(session, context.access_tokens, credential, context.token_cache)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

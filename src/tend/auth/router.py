@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, status
 
 from tend.auth import service, tokens
 from tend.auth.deps import Admin, Viewer
@@ -19,7 +19,7 @@ from tend.auth.schemas import (
     UserPublic,
     UserUpdate,
 )
-from tend.context import ContextDep, PasswordsDep, SessionDep
+from tend.context import AppContext, ContextDep, PasswordsDep, SessionDep
 from tend.errors import Forbidden, Unauthorized
 
 router = APIRouter(tags=["auth"])
@@ -57,6 +57,16 @@ async def who_am_i(principal: Viewer) -> Me:
     return Me(**public.model_dump(), effective_role=principal.role, via=principal.via)
 
 
+def _forget_tokens(context: AppContext, background: BackgroundTasks) -> None:
+    """Drop cached token resolutions now and again once the change is committed.
+
+    The second clear runs after the response (so after the commit): a request that resolved a
+    token between the first clear and the commit cannot keep the old answer.
+    """
+    context.token_cache.clear()
+    background.add_task(context.token_cache.clear)
+
+
 @router.get("/users", response_model=list[UserPublic])
 async def list_users(session: SessionDep, _: Admin) -> list[UserPublic]:
     """List users (admin)."""
@@ -82,9 +92,16 @@ async def get_user(username: str, session: SessionDep, _: Admin) -> UserPublic:
 
 @router.patch("/users/{username}", response_model=UserPublic)
 async def update_user(
-    username: str, body: UserUpdate, session: SessionDep, passwords: PasswordsDep, _: Admin
+    username: str,
+    body: UserUpdate,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    context: ContextDep,
+    background: BackgroundTasks,
+    _: Admin,
 ) -> UserPublic:
     """Change a user's role, disabled flag or password (admin)."""
+    _forget_tokens(context, background)  # the user's tokens must not act with the old role
     user = await service.get_user(session, username)
     updated = await service.update_user(
         session, passwords, user, role=body.role, disabled=body.disabled, password=body.password
@@ -93,8 +110,11 @@ async def update_user(
 
 
 @router.delete("/users/{username}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_user(username: str, session: SessionDep, _: Admin) -> None:
+async def delete_user(
+    username: str, session: SessionDep, context: ContextDep, background: BackgroundTasks, _: Admin
+) -> None:
     """Delete a user and their API tokens (admin)."""
+    _forget_tokens(context, background)
     await service.delete_user(session, await service.get_user(session, username))
 
 
@@ -130,8 +150,15 @@ async def create_api_token(
 
 
 @router.delete("/tokens/{token_id}", response_model=ApiTokenPublic)
-async def revoke_api_token(token_id: int, session: SessionDep, principal: Viewer) -> ApiTokenPublic:
+async def revoke_api_token(
+    token_id: int,
+    session: SessionDep,
+    context: ContextDep,
+    background: BackgroundTasks,
+    principal: Viewer,
+) -> ApiTokenPublic:
     """Revoke an API token (the caller's own; admins may revoke anyone's)."""
+    _forget_tokens(context, background)
     return await tokens.revoke_token(
         session, token_id, actor_id=principal.user.id, may_revoke_any=principal.role == Role.ADMIN
     )

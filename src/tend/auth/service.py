@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tend.auth.cache import ApiTokenCache
 from tend.auth.models import ApiToken, Role, User
 from tend.auth.security import API_TOKEN_PREFIX, AccessTokens, Passwords, hash_api_token
 from tend.db import utcnow
@@ -53,7 +54,10 @@ async def authenticate(
 
 
 async def resolve_bearer(
-    session: AsyncSession, access_tokens: AccessTokens, credential: str
+    session: AsyncSession,
+    access_tokens: AccessTokens,
+    credential: str,
+    cache: ApiTokenCache | None = None,
 ) -> Principal:
     """Turn a bearer credential (JWT access token or API token) into a principal.
 
@@ -61,6 +65,7 @@ async def resolve_bearer(
         session: Database session.
         access_tokens: JWT verifier.
         credential: The bearer credential.
+        cache: Recently resolved API tokens (reused for a few seconds), if any.
 
     Returns:
         The principal.
@@ -69,7 +74,7 @@ async def resolve_bearer(
         Unauthorized: For invalid, expired or revoked credentials, and for disabled users.
     """
     if credential.startswith(API_TOKEN_PREFIX):
-        return await _resolve_api_token(session, credential)
+        return await _resolve_api_token(session, credential, cache)
     claims = access_tokens.verify(credential)
     user = await session.get(User, claims.user_id)
     if user is None or user.disabled:
@@ -77,12 +82,17 @@ async def resolve_bearer(
     return Principal(user=user, role=Role(user.role), via="access_token")
 
 
-async def _resolve_api_token(session: AsyncSession, credential: str) -> Principal:
+async def _resolve_api_token(
+    session: AsyncSession, credential: str, cache: ApiTokenCache | None
+) -> Principal:
+    token_hash = hash_api_token(credential)
+    if cache is not None and (known := cache.get(token_hash)) is not None:
+        return known
     row = (
         await session.execute(
             select(ApiToken, User)
             .join(User, ApiToken.user_id == User.id)
-            .where(ApiToken.token_hash == hash_api_token(credential))
+            .where(ApiToken.token_hash == token_hash)
         )
     ).first()
     if row is None:
@@ -100,7 +110,10 @@ async def _resolve_api_token(session: AsyncSession, credential: str) -> Principa
     role = Role(user.role)
     if token.role is not None and not Role(token.role).allows(role):
         role = Role(token.role)
-    return Principal(user=user, role=role, via="api_token", api_token_id=token.id)
+    principal = Principal(user=user, role=role, via="api_token", api_token_id=token.id)
+    if cache is not None:
+        cache.put(token_hash, principal, token.expires_at)
+    return principal
 
 
 async def find_user(session: AsyncSession, username: str) -> User | None:

@@ -24,7 +24,7 @@ async def _authorize(request: Request, context: ContextDep, session: SessionDep)
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise Unauthorized("/metrics needs a bearer token (or TEND_METRICS_PUBLIC=true)")
-    await resolve_bearer(session, context.access_tokens, credential.strip())
+    await resolve_bearer(session, context.access_tokens, credential.strip(), context.token_cache)
 
 
 @router.get("/metrics", include_in_schema=False)
