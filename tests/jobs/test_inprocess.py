@@ -141,6 +141,38 @@ async def test_a_crashed_job_is_settled_once_when_processes_recover_it_together(
     assert (job.state, job.worker) == ("running", "alive:2")
 
 
+@job_kind("test.gated", idempotent=True, description="runs until its gate opens")
+async def gated(ctx: JobContext) -> dict:
+    await GATES[ctx.params["gate"]].wait()
+    return {"done": True}
+
+
+GATES: dict[str, asyncio.Event] = {}  # made inside each test: an Event belongs to one loop
+
+
+async def test_a_runner_never_settles_its_own_live_job_when_its_heartbeat_is_late(
+    harness: Harness,
+) -> None:
+    """A busy loop or a locked SQLite may delay a heartbeat; the job still runs here."""
+    gate = GATES["late-heartbeat"] = asyncio.Event()
+    runner = harness.context.jobs.backend
+    assert isinstance(runner, InProcessRunner)
+    admin = await harness.role_headers(Role.ADMIN)
+    job = await harness.context.jobs.enqueue(
+        "test.gated", {"gate": "late-heartbeat"}, requested_by="admin"
+    )
+    await wait_state(harness, admin, job.id, "running")
+    async with harness.context.database.session() as session:
+        row = await session.get(Job, job.id)
+        assert row is not None
+        row.heartbeat_at = utcnow() - timedelta(minutes=5)  # looks stale to everyone
+    assert await runner.recover() == 0
+    assert (await harness.context.jobs.get(job.id)).state == "running"
+    gate.set()
+    done = await wait_state(harness, admin, job.id, "succeeded")
+    assert done["attempts"] == 1
+
+
 async def test_scheduler_has_one_owner_and_enqueues_each_period_once(harness: Harness) -> None:
     jobs = JobService(harness.context.database, EventBus())
     periodic = [Periodic("noop", every=3600)]

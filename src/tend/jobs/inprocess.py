@@ -177,11 +177,16 @@ class InProcessRunner:
                     )
                 ).all()
             )
+        settled = 0
         for job_id, kind, attempts, max_attempts, holder in stale:
+            if holder == self.name and job_id in self._running:
+                # Ours and alive: only its heartbeat was late (a busy loop or a locked SQLite).
+                continue
             await self._interrupted(
                 job_id, kind, attempts, max_attempts, "its worker stopped", holder=holder
             )
-        return len(stale)
+            settled += 1
+        return settled
 
     async def _interrupted(
         self,
